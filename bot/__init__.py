@@ -1,0 +1,1 @@
+"""redsteward's bot: channels, dispatch, outbox, scheduler and the web app."""
