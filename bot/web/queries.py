@@ -1,0 +1,207 @@
+"""The dashboard's reads: plain functions of a Session, limited to the viewer's area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    OPEN_STATUSES,
+    Message,
+    Person,
+    PossibleComplaint,
+    Room,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+)
+from storage.tickets import ticket_by_number, ticket_events
+
+
+@dataclass(slots=True)
+class BoardFilter:
+    """The ticket board's filters (already validated)."""
+
+    status: str | None = None
+    category: str | None = None
+    building_id: int | None = None
+    rung: int | None = None
+    overdue: bool = False
+    urgent: bool = False
+
+
+def overdue_condition(now: datetime) -> ColumnElement[bool]:
+    """An open ticket whose next deadline has passed."""
+    return (col(Ticket.status).in_(list(OPEN_STATUSES))) & (col(Ticket.next_deadline_at) < now)
+
+
+def board(
+    session: Session, scope: list[ColumnElement[bool]], f: BoardFilter, now: datetime, limit: int
+) -> list[Ticket]:
+    """Tickets matching the filters, newest first."""
+    q = select(Ticket).where(*scope)
+    if f.status:
+        q = q.where(Ticket.status == f.status)
+    if f.category:
+        q = q.where(Ticket.category == f.category)
+    if f.building_id is not None:
+        q = q.where(Ticket.building_id == f.building_id)
+    if f.rung is not None:
+        q = q.where(Ticket.rung == f.rung)
+    if f.overdue:
+        q = q.where(overdue_condition(now))
+    if f.urgent:
+        q = q.where(col(Ticket.urgent).is_(True))
+    return list(session.exec(q.order_by(col(Ticket.number).desc()).limit(limit)))
+
+
+@dataclass(slots=True)
+class AreaCounts:
+    """Open, overdue and resolved-today counts of one area."""
+
+    open: int = 0
+    overdue: int = 0
+    resolved_today: int = 0
+
+
+def area_counts(
+    session: Session, scope: list[ColumnElement[bool]], now: datetime, today: datetime
+) -> dict[tuple[int | None, int | None], AreaCounts]:
+    """Counts keyed by (community_id, building_id)."""
+    rows = session.exec(
+        select(  # type: ignore[call-overload]
+            col(Ticket.community_id),
+            col(Ticket.building_id),
+            col(Ticket.status),
+            col(Ticket.next_deadline_at),
+            col(Ticket.resolved_at),
+        ).where(
+            *scope,
+            or_(col(Ticket.status).in_(list(OPEN_STATUSES)), col(Ticket.resolved_at) >= today),
+        )
+    ).all()
+    out: dict[tuple[int | None, int | None], AreaCounts] = {}
+    for community_id, building_id, status, deadline, resolved_at in rows:
+        c = out.setdefault((community_id, building_id), AreaCounts())
+        if status in OPEN_STATUSES:
+            c.open += 1
+            if deadline is not None and deadline < now:
+                c.overdue += 1
+        if resolved_at is not None and resolved_at >= today and status != "cancelled":
+            c.resolved_today += 1
+    return out
+
+
+def trend_moments(
+    session: Session, scope: list[ColumnElement[bool]], since: datetime
+) -> list[tuple[datetime, datetime | None]]:
+    """(created_at, resolved_at) of tickets reported or resolved since a moment."""
+    rows = session.exec(
+        select(Ticket.created_at, Ticket.resolved_at).where(
+            *scope,
+            col(Ticket.status) != "cancelled",
+            or_(col(Ticket.created_at) >= since, col(Ticket.resolved_at) >= since),
+        )
+    ).all()
+    return [(c, r) for c, r in rows]
+
+
+@dataclass(slots=True)
+class TicketDetail:
+    """A ticket with its log, its reporters and the messages that made it."""
+
+    ticket: Ticket
+    events: list[TicketEvent]
+    reporters: list[TicketReporter]
+    messages: list[Message]
+    names: dict[str, str] = field(default_factory=dict)
+    rooms: dict[str, str] = field(default_factory=dict)
+
+
+def ticket_detail(session: Session, number: int) -> TicketDetail | None:
+    """Everything the ticket page shows."""
+    t = ticket_by_number(session, number)
+    if t is None:
+        return None
+    assert t.id is not None
+    events = ticket_events(session, t.id)
+    reporters = list(
+        session.exec(
+            select(TicketReporter)
+            .where(TicketReporter.ticket_id == t.id)
+            .order_by(col(TicketReporter.time))
+        )
+    )
+    ids = {t.source_message_id, *(r.message_id for r in reporters), *(e.message_id for e in events)}
+    ids.discard(None)
+    messages = list(
+        session.exec(
+            select(Message)
+            .where(
+                or_(
+                    col(Message.id).in_(sorted(i for i in ids if i)), col(Message.ticket_id) == t.id
+                )
+            )
+            .order_by(col(Message.time), col(Message.id))
+        )
+    )
+    people = {t.reporter_id, t.assignee_id, *(e.actor_id for e in events)}
+    people |= {r.person_id for r in reporters}
+    people.discard(None)
+    names = {
+        p.id: p.name
+        for p in session.exec(select(Person).where(col(Person.id).in_(sorted(people))))  # type: ignore[arg-type]
+    }
+    room_ids = {m.room_id for m in messages if m.room_id}
+    rooms = {
+        r.id: r.topic for r in session.exec(select(Room).where(col(Room.id).in_(sorted(room_ids))))
+    }
+    return TicketDetail(t, events, reporters, messages, names, rooms)
+
+
+def possible_complaints(
+    session: Session, building_ids: frozenset[int] | None, status: str, limit: int = 200
+) -> list[tuple[PossibleComplaint, str, str | None]]:
+    """Possible complaints in the area with the sender's name and the room topic."""
+    q = select(PossibleComplaint).where(PossibleComplaint.status == status)
+    if building_ids is not None:
+        q = q.where(col(PossibleComplaint.building_id).in_(sorted(building_ids)))
+    rows = list(session.exec(q.order_by(col(PossibleComplaint.id).desc()).limit(limit)))
+    names = {
+        p.id: p.name
+        for p in session.exec(
+            select(Person).where(col(Person.id).in_(sorted({r.sender_id for r in rows})))
+        )
+    }
+    topics = {r.id: r.topic for r in session.exec(select(Room))}
+    return [
+        (r, names.get(r.sender_id, r.sender_id), topics.get(r.room_id) if r.room_id else None)
+        for r in rows
+    ]
+
+
+def ledger_rows(
+    session: Session, scope: list[ColumnElement[bool]], start: datetime, end: datetime
+) -> tuple[list[Ticket], dict[str, str]]:
+    """Tickets reported in [start, end) in the area, with the names of the people in them."""
+    tickets = list(
+        session.exec(
+            select(Ticket)
+            .where(*scope, col(Ticket.created_at) >= start, col(Ticket.created_at) < end)
+            .order_by(col(Ticket.number))
+        )
+    )
+    ids = {t.reporter_id for t in tickets} | {t.assignee_id for t in tickets if t.assignee_id}
+    names = {
+        p.id: p.name for p in session.exec(select(Person).where(col(Person.id).in_(sorted(ids))))
+    }
+    return tickets, names
+
+
+def row_dict(obj: Any) -> dict[str, Any]:
+    """A model row as a plain dict."""
+    return dict(obj.model_dump())
