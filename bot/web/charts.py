@@ -13,15 +13,18 @@ RESOLVED_COLOUR = "#2e7d32"
 
 
 def _nice_max(v: int) -> int:
-    for step in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
-        if v <= step:
-            return step
-    return ((v // 1000) + 1) * 1000
+    """The top of the axis: four equal whole steps of 1, 2 or 5 times a power of ten."""
+    base = 1
+    while True:
+        for m in (1, 2, 5):
+            if base * m * 4 >= v:
+                return base * m * 4
+        base *= 10
 
 
 def trend_svg(days: Sequence[date], created: Sequence[int], resolved: Sequence[int]) -> Markup:
     """A line chart of tickets reported and resolved per day."""
-    w, h, left, right, top, bottom = 640, 220, 34, 10, 14, 30
+    w, h, left, right, top, bottom = 640, 220, 34, 22, 14, 30
     n = len(days)
     ymax = _nice_max(max([*created, *resolved, 1]))
     pw, ph = w - left - right, h - top - bottom
