@@ -24,7 +24,7 @@ def _nice_max(v: int) -> int:
 
 def trend_svg(days: Sequence[date], created: Sequence[int], resolved: Sequence[int]) -> Markup:
     """A line chart of tickets reported and resolved per day."""
-    w, h, left, right, top, bottom = 640, 220, 34, 22, 14, 30
+    w, h, left, right, top, bottom = 480, 200, 30, 18, 14, 28
     n = len(days)
     ymax = _nice_max(max([*created, *resolved, 1]))
     pw, ph = w - left - right, h - top - bottom
@@ -77,12 +77,12 @@ def trend_svg(days: Sequence[date], created: Sequence[int], resolved: Sequence[i
 
 def bars_svg(items: Sequence[tuple[str, int]], label: str = "按类别") -> Markup:
     """A horizontal bar chart of counts by label."""
-    row, left, w = 26, 78, 640
+    row, left, w = 26, 72, 480
     h = max(1, len(items)) * row + 10
     vmax = max([v for _, v in items] + [1])
     parts = [
         f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="{escape(label)}" '
-        'xmlns="http://www.w3.org/2000/svg" font-size="12">'
+        'xmlns="http://www.w3.org/2000/svg" font-size="13">'
     ]
     if not items:
         parts.append('<text x="10" y="22" fill="#777">本期暂无工单</text>')
