@@ -198,9 +198,20 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
         resp = await handler(request)
     except web.HTTPException as e:
         _store(request, e, sess)
+        _harden(e)
         raise
     _store(request, resp, sess)
+    _harden(resp)
     return resp
+
+
+def _harden(resp: web.StreamResponse) -> None:
+    """Pages are not framed by other sites, not sniffed, and do not leak their address."""
+    if resp.prepared:
+        return
+    resp.headers.setdefault("X-Frame-Options", "DENY")
+    resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+    resp.headers.setdefault("Referrer-Policy", "same-origin")
 
 
 def check_password(session: Session, login: str, password: str) -> str | None:

@@ -8,12 +8,14 @@ from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
+from loguru import logger
 from sqlmodel import Session
 
 from bot.app import BOT
 from bot.web import queries
 from bot.web.actions import ActionRefused, dismiss_complaint, ticket_from_complaint
 from bot.web.auth import (
+    Viewer,
     check_password,
     current_viewer,
     require_viewer,
@@ -43,6 +45,8 @@ from storage.models import OPEN_STATUSES, RUNGS, TICKET_STATUSES, PossibleCompla
 from storage.stats import Rates, rates
 
 BOARD_LIMIT = 300
+# who a visitor of the demo's overview is: everything, read-only, nothing else
+GUEST = Viewer("", "访客", True, frozenset(), frozenset(), frozenset())
 
 
 def _safe_next(value: str | None) -> str:
@@ -60,7 +64,13 @@ async def login_page(request: web.Request) -> web.Response:
     return _login_form(request, error=None)
 
 
-def _login_form(request: web.Request, error: str | None, status: int = 200) -> web.Response:
+def _login_form(
+    request: web.Request,
+    error: str | None,
+    status: int = 200,
+    login: str = "",
+    next_path: str | None = None,
+) -> web.Response:
     s = services_of(request)
     demo = (
         [p.name for p in s.settings.people if p.password]
@@ -71,8 +81,9 @@ def _login_form(request: web.Request, error: str | None, status: int = 200) -> w
         request,
         "login.html",
         error=error,
+        login=login,
         demo=demo,
-        next=_safe_next(request.query.get("next")),
+        next=_safe_next(next_path or request.query.get("next")),
     )
     resp.set_status(status)
     return resp
@@ -81,16 +92,19 @@ def _login_form(request: web.Request, error: str | None, status: int = 200) -> w
 async def login_submit(request: web.Request) -> web.Response:
     """POST /login: check the password (argon2) and start a session."""
     form = await request.post()
-    login, password = form.get("login"), form.get("password")
+    login, password, nxt = form.get("login"), form.get("password"), form.get("next")
+    next_path = nxt if isinstance(nxt, str) else None
     if not isinstance(login, str) or not isinstance(password, str) or not login.strip():
-        return _login_form(request, "请输入账号和密码", 400)
+        return _login_form(request, "请输入账号和密码", 400, next_path=next_path)
     s = services_of(request)
     person_id = await s.db.run(check_password, login[:64], password[:256])
     if person_id is None or viewer_for(s.directory.current, person_id) is None:
-        return _login_form(request, "账号或密码不正确，或该账号没有工作台权限", 401)
+        return _login_form(
+            request, "账号或密码不正确，或该账号没有工作台权限", 401, login[:64], next_path
+        )
     sign_in(request, person_id)
-    nxt = form.get("next")
-    raise web.HTTPFound(_safe_next(nxt if isinstance(nxt, str) else None))
+    logger.info("dashboard sign-in: {}", person_id)
+    raise web.HTTPFound(_safe_next(next_path))
 
 
 async def logout(request: web.Request) -> web.Response:
@@ -101,9 +115,15 @@ async def logout(request: web.Request) -> web.Response:
 
 # --- overview --------------------------------------------------------------------------------
 async def overview(request: web.Request) -> web.Response:
-    """GET /: per area open / overdue / resolved today, the three rates, the charts."""
-    v = require_viewer(request)
+    """GET /: per area open / overdue / resolved today, the three rates, the charts.
+
+    In simulator mode (the demo) a visitor who has not signed in sees the whole demo's
+    overview, as everything else there is open too; elsewhere it needs a sign-in.
+    """
     s = services_of(request)
+    signed_in = current_viewer(request)
+    guest = signed_in is None and request.app[BOT].sim is not None
+    v = GUEST if guest else require_viewer(request)
     period = period_from(request)
     now = s.clock.now()
     today = s.local(now).date()
@@ -162,6 +182,7 @@ async def overview(request: web.Request) -> web.Response:
         trend=trend_svg(days, [created[d] for d in days], [resolved[d] for d in days]),
         by_category=bars_svg(cat_items),
         today=today.isoformat(),
+        guest=guest,
     )
 
 

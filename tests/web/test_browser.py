@@ -57,8 +57,7 @@ async def _seed(h: Harness) -> None:
 
 
 async def _sign_in(page: Any, base: str, login: str) -> None:
-    await page.goto(base + "/")
-    assert "/login" in page.url
+    await page.goto(base + "/login")
     await page.fill("#login", login)
     await page.fill("#password", "demo")
     await page.click("button[type=submit]")
@@ -74,8 +73,21 @@ async def test_secretary_signs_in_filters_opens_downloads_and_is_refused(
     context = await browser.new_context(viewport=LAPTOP, accept_downloads=True, locale="zh-CN")
     page = await context.new_page()
 
-    # sign in and see the overview of 华福社区 only
-    await _sign_in(page, base, "赵书记")
+    # a visitor of the demo sees the overview, then signs in from it
+    await page.goto(base + "/")
+    await page.wait_for_selector("#guest-notice")
+    assert await page.inner_text("#open-count") == "4"
+    await page.click("#guest-notice >> text=登录工作台")
+    await page.wait_for_selector("#login")
+    await page.fill("#login", "赵书记")
+    await page.fill("#password", "wrong")
+    await page.click("button[type=submit]")
+    assert "账号或密码不正确" in await page.inner_text("[role=alert]")
+    await page.fill("#password", "demo")
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#me")
+
+    # the overview of 华福社区 only
     assert await page.inner_text("#open-count") == "3"
     assert await page.inner_text("#overdue-count") == "2"
     areas = await page.inner_text("#areas")

@@ -41,8 +41,18 @@ async def test_sign_in_checks_the_password_and_sets_a_safe_cookie(web: Harness) 
     c = web.client
     assert await sign_in(c, "赵书记", "wrong") == 401
     assert await sign_in(c, "王红管", "demo") == 401  # a steward has no dashboard sign-in
-    r = await c.get("/", allow_redirects=False)
-    assert r.status == 302 and r.headers["Location"].startswith("/login")
+    for path in (
+        "/tickets",
+        "/tickets/1001",
+        "/complaints",
+        "/ranking",
+        "/directory",
+        "/downloads",
+        "/downloads/ledger.xlsx",
+        "/downloads/monthly.xlsx",
+    ):
+        r = await c.get(path, allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"].startswith("/login"), path
     token = await page_csrf(c, "/login")
     r = await c.post(
         "/login",
@@ -53,7 +63,18 @@ async def test_sign_in_checks_the_password_and_sets_a_safe_cookie(web: Harness) 
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     r = await c.get("/")
-    assert r.status == 200 and "赵书记" in await r.text()
+    assert r.status == 200 and "赵书记" in await r.text() and "guest-notice" not in await r.text()
+    assert r.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_demo_visitor_sees_the_whole_overview_before_signing_in(web: Harness) -> None:
+    await _three_tickets(web)
+    r = await web.client.get("/", allow_redirects=False)
+    assert r.status == 200
+    html = await r.text()
+    assert "guest-notice" in html and 'id="open-count">3<' in html
+    assert "华福社区" in html and "青年社区" in html and "<svg" in html
+    assert "13812345678" not in html
 
 
 async def test_forms_without_the_csrf_token_are_refused(web: Harness) -> None:
@@ -379,6 +400,8 @@ async def test_ticket_api_needs_sign_in_outside_the_simulator(sqlite_url: str) -
     await client.start_server()
     try:
         assert (await client.get("/api/tickets")).status == 401
+        r = await client.get("/", allow_redirects=False)
+        assert r.status == 302 and r.headers["Location"].startswith("/login")
         assert (await client.get("/sim")).status == 404
         assert await sign_in(client, "赵书记") == 302
         assert (await client.get("/api/tickets")).status == 200
@@ -406,3 +429,23 @@ async def test_resolved_today_and_rates_on_the_overview(web: Harness) -> None:
         return len(list(session.exec(select(OutboxMessage))))
 
     assert await web.db.run(outbox) == 3  # the acknowledgements only: nothing from the pages
+
+
+async def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(web: Harness) -> None:
+    c = web.client
+    for asked, lands in (("/tickets?status=new", "/tickets?status=new"), ("//evil.example/", "/")):
+        html = await (await c.get("/login", params={"next": asked})).text()
+        r = await c.post(
+            "/login",
+            data={"login": "赵书记", "password": "wrong", "_csrf": csrf_of(html), "next": asked},
+        )
+        assert r.status == 401
+        html = await r.text()
+        r = await c.post(
+            "/login",
+            data={"login": "赵书记", "password": "demo", "_csrf": csrf_of(html), "next": asked},
+            allow_redirects=False,
+        )
+        assert r.status == 302 and r.headers["Location"] == lands
+        token = await page_csrf(c, "/")
+        assert (await c.post("/logout", data={"_csrf": token}, allow_redirects=False)).status == 302
