@@ -153,3 +153,26 @@ async def test_overview_and_board_fit_a_phone(web: Harness, browser: Any) -> Non
     assert await page.locator("tr.ticket-row").count() == 1
     await page.screenshot(path=str(SCREENSHOTS / "board-phone.png"), full_page=True)
     await context.close()
+
+
+async def test_a_ticket_made_in_the_simulator_is_followed_to_its_page(
+    web: Harness, browser: Any
+) -> None:
+    base = str(web.client.make_url("/")).rstrip("/")
+    context = await browser.new_context(viewport=LAPTOP, locale="zh-CN")
+    page = await context.new_page()
+    await _sign_in(page, base, "赵书记")
+    await page.goto(base + "/sim")
+    await page.select_option("#room", "阳光花园3号楼业主群")
+    await page.fill("#sender", "张阿姨")
+    await page.fill("#text", "3号楼2单元楼道灯坏了好几天了")
+    await page.click("#f button")
+    link = page.locator("#log a[href='/tickets/1001']")
+    await link.wait_for()
+    async with context.expect_page() as info:
+        await link.click()
+    ticket = await info.value
+    await ticket.wait_for_selector("#timeline")
+    assert "工单 #1001" in await ticket.inner_text("#ticket-title")
+    assert "楼道灯坏了" in await ticket.inner_text("#messages")
+    await context.close()

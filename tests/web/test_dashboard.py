@@ -154,7 +154,10 @@ async def test_another_areas_ticket_is_refused(web: Harness) -> None:
     assert 'data-number="1003"' in html and 'data-number="1001"' not in html
 
 
-async def test_ledger_download_holds_only_the_area_with_phones_masked(web: Harness) -> None:
+async def test_ledger_download_holds_only_the_area_with_phones_masked(
+    web_any: Harness,
+) -> None:
+    web = web_any
     await _three_tickets(web)
     assert await sign_in(web.client, "赵书记") == 302
     r = await web.client.get(

@@ -123,7 +123,8 @@ async def test_hotline_hand_over_becomes_a_ticket_and_is_told_to_the_group(web: 
     assert events[0].data == {"open311": {"first_name": "王", "phone": "13900001111"}}
 
 
-async def test_requests_filters_and_status_values(web: Harness) -> None:
+async def test_requests_filters_and_status_values(web_any: Harness) -> None:
+    web = web_any
     await web.say(ROOM3, "张阿姨", "3号楼2单元楼道灯坏了好几天了，电话13812345678")
     await web.say("和平新村5号楼业主群", "小刘", "5号楼门口垃圾没人清理，都臭了")
     await web.say(OTHER_ROOM, "老陈", "1号楼电梯坏了，困了半天")
