@@ -21,6 +21,8 @@ STATUS_LABELS: dict[str, str] = {
     "closed": "已关闭",
     "cancelled": "已撤销",
 }
+# the years a period may name (and far from datetime's limits)
+FIRST_YEAR, LAST_YEAR = 2000, 2100
 RUNG_LABELS = ("物业", "网格", "社区", "街道", "区县")
 DEADLINE_LABELS: dict[str, str] = {
     "response": "响应",
@@ -108,9 +110,12 @@ def services_of(request: web.Request) -> Services:
 def parse_day(value: str, name: str) -> date:
     """A YYYY-MM-DD date from a form, or a 400."""
     try:
-        return date.fromisoformat(value.strip())
+        d = date.fromisoformat(value.strip())
     except ValueError:
         raise bad_input(f"{name} 应为日期，格式如 2026-11-01") from None
+    if not FIRST_YEAR <= d.year <= LAST_YEAR:
+        raise bad_input(f"{name} 应在 {FIRST_YEAR} 至 {LAST_YEAR} 年之间")
+    return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +169,8 @@ def month_period(services: Services, value: str) -> Period:
         first = date(y, m, 1)
     except ValueError:
         raise bad_input("月份格式应为 2026-11") from None
+    if not FIRST_YEAR <= y <= LAST_YEAR:
+        raise bad_input(f"月份应在 {FIRST_YEAR} 至 {LAST_YEAR} 年之间")
     nxt = date(y + (m == 12), m % 12 + 1, 1)
     return make_period(services, first, nxt - timedelta(days=1))
 
