@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlalchemy import ColumnElement
 
+from bot.api import TICKET_SCOPE
 from bot.app import BOT
 from bot.web import auth, directory_views, open311, openapi, views
 from bot.web.auth import Handler, current_viewer
@@ -21,9 +23,16 @@ async def api_needs_sign_in(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+def _signed_in_scope(request: web.Request) -> list[ColumnElement[bool]]:
+    """The JSON API shows a signed-in user their area only."""
+    v = current_viewer(request)
+    return v.ticket_scope() if v is not None else []
+
+
 def setup(app: web.Application) -> None:
     """Register the dashboard, the downloads, Open311 and the OpenAPI document."""
     auth.setup(app)
+    app[TICKET_SCOPE] = _signed_in_scope
     app.middlewares.append(api_needs_sign_in)
     views.setup(app)
     directory_views.setup(app)

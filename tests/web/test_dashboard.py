@@ -452,3 +452,12 @@ async def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(web: H
         assert r.status == 302 and r.headers["Location"] == lands
         token = await page_csrf(c, "/")
         assert (await c.post("/logout", data={"_csrf": token}, allow_redirects=False)).status == 302
+
+
+async def test_ticket_api_shows_a_signed_in_user_only_their_area(web: Harness) -> None:
+    await _three_tickets(web)
+    assert sorted(t["number"] for t in await web.tickets()) == [1001, 1002, 1003]  # the simulator
+    assert await sign_in(web.client, "郑书记") == 302
+    assert [t["number"] for t in await web.tickets()] == [1003]
+    assert (await web.client.get("/api/tickets/1001")).status == 404
+    assert (await web.client.get("/api/tickets/1003")).status == 200
