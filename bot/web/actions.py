@@ -13,7 +13,13 @@ from handlers.sla import refresh_deadline
 from storage.directory import BuildingInfo, audit
 from storage.models import Message, PossibleComplaint, Ticket
 from storage.outbox import enqueue
-from storage.tickets import add_event, create_ticket, ensure_person
+from storage.tickets import (
+    add_event,
+    create_ticket,
+    ensure_person,
+    mark_handled,
+    store_message,
+)
 
 
 class ActionRefused(Exception):
@@ -150,16 +156,36 @@ def hotline_ticket(
     *,
     services: Services,
     source_name: str,
+    hand_over_id: str,
     category: str,
     description: str,
     building: BuildingInfo | None,
     address: str | None,
     contact: dict[str, Any],
     now: datetime,
-) -> Ticket:
-    """A ticket handed over by the city's hotline (Open311 POST)."""
+) -> tuple[Ticket, bool]:
+    """A ticket handed over by the city's hotline (Open311 POST); (ticket, new).
+
+    The hand-over is stored as a message with its own id, so the ticket page shows it and a
+    hand-over sent again (the same Idempotency-Key) finds its ticket instead of a second one.
+    """
     reporter_id = f"hotline:{source_name}"
     ensure_person(session, reporter_id, source_name, now)
+    stored = store_message(
+        session,
+        channel_message_id=f"open311:{source_name}:{hand_over_id}",
+        room_id=None,
+        sender_id=reporter_id,
+        sender_name=source_name,
+        text=description,
+        time=now,
+        now=now,
+    )
+    if stored.duplicate:
+        msg = session.get(Message, stored.id)
+        first = session.get(Ticket, msg.ticket_id) if msg and msg.ticket_id else None
+        if first is not None:
+            return first, False
     u = services.classifier.classify(description)
     s = services.settings
     ticket = create_ticket(
@@ -173,14 +199,15 @@ def hotline_ticket(
         community_id=building.community_id if building else None,
         room_id=None,
         reporter_id=reporter_id,
-        message_id=None,
+        message_id=stored.id,
         now=now,
         source="hotline",
         data={"open311": contact},
     )
     refresh_deadline(ticket, s)
     session.add(ticket)
+    mark_handled(session, stored.id, "complaint", ticket.id)
     announce_in_group(
         session, services, ticket, building, "ack_hotline", f"open311:{ticket.number}:ack", now
     )
-    return ticket
+    return ticket, True

@@ -47,6 +47,7 @@ EVENT_LABELS: dict[str, str] = {
     "reopened": "重新打开",
     "assigned": "指派",
     "merged": "合并",
+    "from_possible_complaint": "工作台立案",
 }
 SOURCE_LABELS: dict[str, str] = {
     "group": "业主群",

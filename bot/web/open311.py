@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import uuid
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -344,11 +345,16 @@ async def post_request(request: web.Request) -> web.Response:
     }
     if f.get("lat") and f.get("long"):
         contact["lat"], contact["long"] = f["lat"][:30], f["long"][:30]
-    t = await s.db.run(
+    key = request.headers.get("Idempotency-Key") or f.get("attribute[hotline_id]") or ""
+    key = key.strip()
+    if len(key) > 100:
+        raise Open311Error(400, "Idempotency-Key is longer than 100 characters")
+    t, _new = await s.db.run(
         partial(
             hotline_ticket,
             services=s,
             source_name=owner,
+            hand_over_id=key or uuid.uuid4().hex,
             category=code,
             description=description,
             building=building,

@@ -191,6 +191,16 @@ def openapi_document(categories: list[str], version: str = "0.1.0") -> dict[str,
                 "post": {
                     "operationId": "open311CreateRequest",
                     "summary": "A ticket handed over by the 12345 hotline",
+                    "description": "Sent again with the same Idempotency-Key (or "
+                    "attribute[hotline_id]), a hand-over answers with the ticket it made.",
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 100},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -213,6 +223,7 @@ def openapi_document(categories: list[str], version: str = "0.1.0") -> dict[str,
                                         "email": {"type": "string"},
                                         "account_id": {"type": "string"},
                                         "device_id": {"type": "string"},
+                                        "attribute[hotline_id]": {"type": "string"},
                                     },
                                 }
                             }

@@ -304,7 +304,11 @@ async def ticket_page(request: web.Request) -> web.Response:
         {
             "time": s.local(m.time).strftime("%Y-%m-%d %H:%M"),
             "sender": m.sender_name,
-            "room": detail.rooms.get(m.room_id, m.room_id) if m.room_id else "私聊",
+            "room": (
+                detail.rooms.get(m.room_id, m.room_id)
+                if m.room_id
+                else ("热线转办" if m.channel_message_id.startswith("open311:") else "私聊")
+            ),
             "text": m.text,
         }
         for m in detail.messages

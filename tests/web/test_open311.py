@@ -197,3 +197,34 @@ async def test_openapi_document_describes_tickets_and_open311(web: Harness) -> N
         doc["paths"]
     )
     assert "post" in doc["paths"]["/open311/v2/requests.json"]
+
+
+async def test_a_hand_over_sent_twice_makes_one_ticket(web: Harness) -> None:
+    body = {
+        "api_key": KEY,
+        "service_code": "utilities",
+        "description": "和平新村6号楼暖气不热，家里只有15度",
+        "address_string": "和平新村6号楼",
+    }
+    ids = []
+    for _ in range(2):
+        r = await web.client.post(
+            "/open311/v2/requests.json",
+            data=body,
+            headers={"Idempotency-Key": "12345-20261123-0042"},
+        )
+        assert r.status == 201
+        ids.append((await r.json())[0]["service_request_id"])
+    r = await web.client.post(
+        "/open311/v2/requests.json", data={**body, "attribute[hotline_id]": "12345-20261123-0043"}
+    )
+    ids.append((await r.json())[0]["service_request_id"])
+    assert ids == ["1001", "1001", "1002"]
+    assert len(await web.tickets()) == 2
+    await web.advance(0)
+    assert len(await web.bot_lines("和平新村6号楼业主群")) == 2
+    from tests.web.util import sign_in
+
+    assert await sign_in(web.client, "赵书记") == 302
+    html = await (await web.client.get("/tickets/1001")).text()
+    assert "热线转办" in html and "只有15度" in html
