@@ -7,6 +7,7 @@ token in a hidden `_csrf` field and the middleware refuses a POST without the ri
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import secrets
@@ -214,21 +215,31 @@ def _harden(resp: web.StreamResponse) -> None:
     resp.headers.setdefault("Referrer-Policy", "same-origin")
 
 
-def check_password(session: Session, login: str, password: str) -> str | None:
-    """The person id when the login (chat id or name) and password match, else None."""
+def password_hashes(session: Session, login: str) -> list[tuple[str, str]]:
+    """(person id, argon2 hash) of the people a login names: chat id first, else name."""
     login = login.strip()
     people = list(session.exec(select(Person).where(Person.id == login)))
     if not people:
         people = list(session.exec(select(Person).where(Person.name == login)))
-    for p in people:
-        if not p.password_hash or p.erased:
-            continue
+    return [(p.id, p.password_hash) for p in people if p.password_hash and not p.erased]
+
+
+def verify_password(candidates: list[tuple[str, str]], password: str) -> str | None:
+    """The person whose hash the password matches (CPU-heavy: run it off the loop)."""
+    for person_id, hashed in candidates:
         try:
-            if _hasher.verify(p.password_hash, password):
-                return p.id
+            if _hasher.verify(hashed, password):
+                return person_id
         except (VerificationError, InvalidHashError):
             continue
     return None
+
+
+async def check_password(request: web.Request, login: str, password: str) -> str | None:
+    """The person id when the login (chat id or name) and password match, else None."""
+    candidates = await request.app[BOT].services.db.run(password_hashes, login)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, verify_password, candidates, password)
 
 
 def sign_in(request: web.Request, person_id: str) -> None:

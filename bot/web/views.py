@@ -97,7 +97,7 @@ async def login_submit(request: web.Request) -> web.Response:
     if not isinstance(login, str) or not isinstance(password, str) or not login.strip():
         return _login_form(request, "请输入账号和密码", 400, next_path=next_path)
     s = services_of(request)
-    person_id = await s.db.run(check_password, login[:64], password[:256])
+    person_id = await check_password(request, login[:64], password[:256])
     if person_id is None or viewer_for(s.directory.current, person_id) is None:
         return _login_form(
             request, "账号或密码不正确，或该账号没有工作台权限", 401, login[:64], next_path
@@ -179,7 +179,7 @@ async def overview(request: web.Request) -> web.Response:
         period=period,
         rates=total,
         pct=pct,
-        trend=trend_svg(days, [created[d] for d in days], [resolved[d] for d in days]),
+        trend=trend_svg(days, [created[day] for day in days], [resolved[day] for day in days]),
         by_category=bars_svg(cat_items),
         today=today.isoformat(),
         guest=guest,
@@ -187,7 +187,9 @@ async def overview(request: web.Request) -> web.Response:
 
 
 # --- ticket board and page -------------------------------------------------------------------
-def _board_filter(request: web.Request, viewer_buildings: frozenset[int] | None) -> Any:
+def _board_filter(
+    request: web.Request, viewer_buildings: frozenset[int] | None
+) -> queries.BoardFilter:
     q = request.query
     labels = services_of(request).classifier.categories
     f = queries.BoardFilter()
@@ -371,7 +373,7 @@ async def complaints(request: web.Request) -> web.Response:
     )
 
 
-async def _complaint_in_area(request: web.Request) -> tuple[Any, int]:
+async def _complaint_in_area(request: web.Request) -> tuple[Viewer, int]:
     v = require_viewer(request)
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
