@@ -37,7 +37,9 @@ async def privately(h: Harness) -> dict[str, list[str]]:
 
 async def events(h: Harness) -> list[tuple[str, dict[str, object] | None]]:
     def q(session):  # type: ignore[no-untyped-def]
-        return [(e.kind, e.data) for e in session.exec(select(TicketEvent).order_by(TicketEvent.id))]
+        return [
+            (e.kind, e.data) for e in session.exec(select(TicketEvent).order_by(TicketEvent.id))
+        ]
 
     return await h.db.run(q)
 
@@ -168,7 +170,9 @@ async def test_restart_between_deadline_and_reminder_sends_one_reminder(
     # the process was down at 10:20; it comes back at 10:25 and catches up
     async with running_bot(sqlite_url, settings, start=local(2026, 11, 23, 10, 25)) as h:
         await h.advance(0)
-        assert [x for x in await h.bot_lines(ROOM3) if "时限已过" in x] == ["@王红管\u2005" + REMIND]
+        assert [x for x in await h.bot_lines(ROOM3) if "时限已过" in x] == [
+            "@王红管\u2005" + REMIND
+        ]
         assert await h.private("王红管") == [REMIND]
     # and a second process (or a second start) at the same moment sends nothing again
     async with running_bot(sqlite_url, settings, start=local(2026, 11, 23, 10, 26)) as h:
@@ -199,7 +203,9 @@ async def test_crash_after_reminder_was_decided_but_before_it_was_sent(
         assert len(await h.bot_lines(ROOM3)) == 1
     async with running_bot(sqlite_url, settings, start=local(2026, 11, 23, 10, 22)) as h:
         await h.advance(0)
-        assert [x for x in await h.bot_lines(ROOM3) if "时限已过" in x] == ["@王红管\u2005" + REMIND]
+        assert [x for x in await h.bot_lines(ROOM3) if "时限已过" in x] == [
+            "@王红管\u2005" + REMIND
+        ]
         assert await h.private("王红管") == [REMIND]
         await h.advance(1)
         assert len(await h.bot_lines(ROOM3)) == 1
