@@ -53,8 +53,9 @@ def october_notices(five_listen_holiday: str = "skip") -> list[NoticeConfig]:
 
 
 def test_october_2026_has_its_national_day_holiday() -> None:
-    import chinese_calendar
     from datetime import date
+
+    import chinese_calendar
 
     assert chinese_calendar.is_holiday(date(2026, 10, 1))
     assert chinese_calendar.is_workday(date(2026, 10, 8))
