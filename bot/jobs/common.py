@@ -21,7 +21,12 @@ TOP_RUNG = 4
 
 
 def send_all(services: Services, session: Session, now: datetime, outs: Sequence[Outbound]) -> int:
-    """Write keyed messages to the outbox in the caller's transaction; how many were new."""
+    """Write keyed messages to the outbox in the caller's transaction; how many were new.
+
+    The caller's own changes are flushed first: on SQLite (pysqlite) a transaction begins
+    only with the first write, and the outbox's SAVEPOINT outside one would commit by itself.
+    """
+    session.flush()
     tx = Tx(services, "clock")
     for out in outs:
         assert out.key, "bot-initiated messages carry a deterministic key"

@@ -225,7 +225,6 @@ class DeadlineSweep:
         private = s.settings.template("remind_private").format(**f)
         for pid, _ in people:
             outs.append(Outbound(private, person_id=pid, urgent=ticket.urgent, key=f"{base}:{pid}"))
-        send_all(s, session, now, outs)
         ticket.reminded_at = now
         add_event(
             session,
@@ -236,6 +235,7 @@ class DeadlineSweep:
             detail=f"{f['deadline']}时限已过，提醒{'、'.join(n for _, n in people) or '（无人）'}",
             data={"deadline": kind, "at": stamp, "to": [pid for pid, _ in people]},
         )
+        send_all(s, session, now, outs)  # after the event: one transaction on SQLite too
         logger.info("ticket #{}: {} deadline passed, reminded {}", ticket.number, kind, len(people))
 
     def _escalate(
@@ -254,20 +254,6 @@ class DeadlineSweep:
         stamp = _stamp(at)
         f = self._fields(session, ticket, kind, at)
         text = s.settings.template("escalate_private").format(rung=RUNG_LABELS[new], **f)
-        send_all(
-            s,
-            session,
-            now,
-            [
-                Outbound(
-                    text,
-                    person_id=p.id,
-                    urgent=ticket.urgent,
-                    key=f"escalate:{ticket.id}:{kind}:{stamp}:{p.id}",
-                )
-                for p in people
-            ],
-        )
         add_event(
             session,
             ticket,
@@ -282,6 +268,20 @@ class DeadlineSweep:
                 "to": new,
                 "notified": [p.id for p in people],
             },
+        )
+        send_all(
+            s,
+            session,
+            now,
+            [
+                Outbound(
+                    text,
+                    person_id=p.id,
+                    urgent=ticket.urgent,
+                    key=f"escalate:{ticket.id}:{kind}:{stamp}:{p.id}",
+                )
+                for p in people
+            ],
         )
         logger.info("ticket #{}: {} deadline passed, rung {} -> {}", ticket.number, kind, old, new)
 
@@ -305,15 +305,6 @@ class DeadlineSweep:
                 seen.setdefault(p.id, rung)
         f = self._fields(session, ticket, "response", ticket.created_at)
         text = s.settings.template("urgent_private").format(**f)
-        send_all(
-            s,
-            session,
-            now,
-            [
-                Outbound(text, person_id=pid, urgent=True, key=f"urgent:{ticket.id}:{pid}")
-                for pid in seen
-            ],
-        )
         add_event(
             session,
             ticket,
@@ -322,5 +313,14 @@ class DeadlineSweep:
             None,
             detail="紧急工单：已通知各级",
             data={"notified": list(seen), "rungs": sorted(set(seen.values()))},
+        )
+        send_all(
+            s,
+            session,
+            now,
+            [
+                Outbound(text, person_id=pid, urgent=True, key=f"urgent:{ticket.id}:{pid}")
+                for pid in seen
+            ],
         )
         logger.warning("urgent ticket #{}: {} people on every rung told", ticket.number, len(seen))
