@@ -45,9 +45,9 @@ async def events(h: Harness) -> list[tuple[str, dict[str, object] | None]]:
 
 
 async def test_unclaimed_ticket_is_reminded_then_climbs_to_grid_then_community(
-    sqlite_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path
 ) -> None:
-    async with running_bot(sqlite_url, quiet_settings(tmp_path)) as h:
+    async with running_bot(db_url, quiet_settings(tmp_path)) as h:
         await h.say(ROOM3, "张阿姨", COMPLAINT)
         await h.advance(19)
         assert len(await h.bot_lines(ROOM3)) == 1  # only the acknowledgement
@@ -161,8 +161,9 @@ async def test_urgent_ticket_goes_through_quiet_hours_and_to_every_rung(
 
 
 async def test_restart_between_deadline_and_reminder_sends_one_reminder(
-    sqlite_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path
 ) -> None:
+    sqlite_url = db_url
     settings = quiet_settings(tmp_path)
     async with running_bot(sqlite_url, settings) as h:
         await h.say(ROOM3, "张阿姨", COMPLAINT)
@@ -209,3 +210,18 @@ async def test_crash_after_reminder_was_decided_but_before_it_was_sent(
         assert await h.private("王红管") == [REMIND]
         await h.advance(1)
         assert len(await h.bot_lines(ROOM3)) == 1
+
+
+async def test_two_processes_on_one_database_send_one_reminder(db_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    settings = quiet_settings(tmp_path)
+    async with running_bot(db_url, settings) as a, running_bot(db_url, settings) as b:
+        await a.say(ROOM3, "张阿姨", COMPLAINT)
+        await asyncio.gather(a.advance(31), b.advance(31))
+        reminders = [x for h in (a, b) for x in await h.bot_lines(ROOM3) if "时限已过" in x]
+        assert reminders == ["@王红管\u2005" + REMIND]
+        assert len(await a.private("王红管")) + len(await b.private("王红管")) == 1
+        assert len(await a.private("李网格")) + len(await b.private("李网格")) == 1
+        kinds = [k for k, _ in await events(a)]
+        assert kinds == ["created", "reminded", "escalated"]

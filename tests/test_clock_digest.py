@@ -154,9 +154,9 @@ def parse(text: str) -> dict[str, int]:
     }
 
 
-async def test_digest_figures_equal_the_stored_tickets(sqlite_url: str, tmp_path: Path) -> None:
+async def test_digest_figures_equal_the_stored_tickets(db_url: str, tmp_path: Path) -> None:
     settings = quiet_settings(tmp_path, digest=True)
-    async with running_bot(sqlite_url, settings) as h:
+    async with running_bot(db_url, settings) as h:
         await build_a_day(h)
         entries = [
             e for e in await private_entries(h, "赵书记") if "日报" in e["text"] or "image" in e

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from loguru import logger
-from sqlalchemy import exists, func
+from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, select
 
 from bot.jobs.common import RUNG_LABELS, TOP_RUNG, rung_people, send_all, short_time
@@ -65,6 +65,32 @@ def points(ticket: Ticket, services: Services) -> list[Point]:
     every = timedelta(hours=s.sla.escalate_every_hours)
     out += [("overdue", solution_at + every * k) for k in range(1, TOP_RUNG + 1)]
     return sorted(out, key=lambda p: p[1])
+
+
+def _take(session: Session, ticket: Ticket, now: datetime) -> bool:
+    """Claim the ticket for this transaction: False if another process changed it since read.
+
+    PostgreSQL has locked the row already (FOR UPDATE); SQLite ignores that, so the claim is
+    an UPDATE that only matches the row as it was read — the write lock then orders two
+    processes, and the second finds the row changed and leaves it.
+    """
+    result = session.execute(
+        update(Ticket)
+        .where(
+            col(Ticket.id) == ticket.id,
+            col(Ticket.updated_at) == ticket.updated_at,
+            col(Ticket.next_deadline_at) == ticket.next_deadline_at
+            if ticket.next_deadline_at is not None
+            else col(Ticket.next_deadline_at).is_(None),
+        )
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        logger.debug("ticket #{} was being handled by another process", ticket.number)
+        return False
+    ticket.updated_at = now
+    return True
 
 
 def _stamp(at: datetime) -> str:
@@ -135,6 +161,8 @@ class DeadlineSweep:
         ticket = session.get(Ticket, ticket_id, with_for_update=True)
         if ticket is None or ticket.next_deadline_at is None or ticket.next_deadline_at > now:
             return  # another process got there first
+        if not _take(session, ticket, now):
+            return
         if ticket.status == "resolved":
             if ticket.next_deadline_kind == "rating":
                 outs = self.auto_close(session, ticket, now, self.services)
@@ -287,7 +315,7 @@ class DeadlineSweep:
 
     def _alert(self, session: Session, ticket_id: int, now: datetime) -> None:
         ticket = session.get(Ticket, ticket_id, with_for_update=True)
-        if ticket is None:
+        if ticket is None or not _take(session, ticket, now):
             return
         already = session.exec(
             select(TicketEvent.id).where(
