@@ -43,6 +43,7 @@ class Bot:
     outbox: OutboxSender
     timekeeper: Timekeeper
     sim: SimChannel | None
+    scheduler: AsyncIOScheduler | None = None  # while the app runs in the background
 
 
 BOT = web.AppKey("bot", Bot)
@@ -169,6 +170,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
                 misfire_grace_time=None,
             )
     scheduler.start()
+    bot.scheduler = scheduler
 
     async def outbox_loop() -> None:
         while True:
@@ -186,6 +188,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     scheduler.shutdown(wait=False)
+    bot.scheduler = None
 
 
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.triggers.cron import CronTrigger
 from loguru import logger
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot.jobs.common import send_all
 from bot.jobs.digest import secretaries
 from bot.jobs.scheduled import CalendarJob
 from bot.report import ReportData, collect, report_path, write_workbook
 from handlers.context import Outbound, Services
+from storage.models import OutboxMessage
 
 
 def previous_month(day: date) -> tuple[int, int]:
@@ -49,6 +49,14 @@ class MonthlyReport(CalendarJob):
         for cid, people in secretaries(s).items():
             name = d.communities[cid][0]
             path = report_path(s.settings, year, month, name)
+            keys = [f"report:{cid}:{year}-{month:02d}:{pid}" for pid in people]
+
+            def sent(session: Session, keys: list[str] = keys) -> bool:
+                q = select(OutboxMessage.key).where(col(OutboxMessage.key).in_(keys))
+                return len(session.exec(q).all()) == len(keys)
+
+            if await s.db.run(sent):
+                continue
 
             def build(session: Session, cid: int = cid) -> ReportData:
                 return collect(
@@ -73,6 +81,3 @@ class MonthlyReport(CalendarJob):
 
             new = await s.db.run(write)
             logger.info("monthly report {} {}-{:02d}: {} message(s)", name, year, month, new)
-
-
-__all__ = ["MonthlyReport", "Path", "previous_month"]
