@@ -30,10 +30,10 @@ async def main(url: str, tmp: str, mode: str) -> None:
     if mode == "send":
         original = OutboxSender._send_one
 
-        async def send_and_die(self: OutboxSender, row: Any, now: datetime) -> bool:
-            if "时限已过" in row.text:
+        async def send_and_die(self: OutboxSender, rows: Any, now: datetime) -> bool:
+            if any("时限已过" in r.text for r in (rows if isinstance(rows, list) else [rows])):
                 die()
-            return await original(self, row, now)
+            return await original(self, rows, now)
 
         OutboxSender._send_one = send_and_die  # type: ignore[method-assign]
     else:
