@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
@@ -275,3 +276,28 @@ async def test_monthly_report_is_sent_on_the_first_and_written_by_the_cli(
         )
         == 2
     )
+
+
+def test_chart_without_a_cjk_font_falls_back_to_plain_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import date
+
+    from handlers import officers
+
+    monkeypatch.setattr(officers, "_cjk_font", lambda: None)
+    series = [(date(2026, 11, d), d % 3, d % 2) for d in range(10, 24)]
+    out = officers.render_chart(series, tmp_path / "c.png", "华福社区")
+    assert out is not None and out.read_bytes()[:4] == b"\x89PNG"
+
+
+async def test_help_lists_the_officer_commands_only_to_officers(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with running_bot(sqlite_url, quiet_settings(tmp_path)) as h:
+        await h.say(None, "赵书记", "#帮助")
+        officer = (await h.private("赵书记"))[-1]
+        assert "· 日报：" in officer and "· 统计：" in officer and "· 逾期：" in officer
+        await h.say(None, "张阿姨", "#帮助")
+        resident = (await h.private("张阿姨"))[-1]
+        assert "日报" not in resident and "逾期" not in resident
