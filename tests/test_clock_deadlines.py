@@ -225,3 +225,32 @@ async def test_two_processes_on_one_database_send_one_reminder(db_url: str, tmp_
         assert len(await a.private("李网格")) + len(await b.private("李网格")) == 1
         kinds = [k for k, _ in await events(a)]
         assert kinds == ["created", "reminded", "escalated"]
+
+
+async def test_resolved_ticket_not_rated_is_closed_automatically(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with running_bot(sqlite_url, quiet_settings(tmp_path)) as h:
+        await h.say(ROOM3, "张阿姨", COMPLAINT)
+        await h.advance(5)
+        settings = h.bot.services.settings
+        now = h.bot.services.clock.now()
+
+        def resolve(session):  # type: ignore[no-untyped-def]
+            from handlers.sla import record_resolution, record_response, refresh_deadline
+
+            t = session.exec(select(Ticket)).one()
+            t.status, t.assignee_id, t.plan_at = "resolved", "wxid_wanghongguan", now
+            record_response(t, now, settings)
+            record_resolution(t, now, settings)
+            refresh_deadline(t, settings)
+            session.add(t)
+
+        await h.db.run(resolve)
+        await h.advance(72 * 60 - 1)
+        assert (await h.tickets())[0]["status"] == "resolved"
+        await h.advance(1)
+        [t] = await h.tickets()
+        assert (t["status"], t["next_deadline_kind"]) == ("closed", None)
+        assert [k for k, _ in await events(h)] == ["created", "closed"]
+        assert await h.private("王红管") == []  # nothing was overdue

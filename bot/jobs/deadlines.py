@@ -124,14 +124,13 @@ class DeadlineSweep:
     async def run(self, now: datetime) -> None:
         """Handle every ticket whose deadline is at or before now, one transaction each."""
         due, urgent = await self.services.db.run(self._due, now)
-        for ticket_id in urgent:
-            await self.services.db.run(self._alert, ticket_id, now)
-        for ticket_id in due:
+        work = [(self._alert, i) for i in urgent] + [(self._handle, i) for i in due]
+        for fn, ticket_id in work:
             try:
-                await self.services.db.run(self._handle, ticket_id, now)
-            except Exception:
+                await self.services.db.run(fn, ticket_id, now)
+            except Exception:  # one ticket's trouble does not stop the others
                 logger.exception(
-                    "deadline of ticket id {} failed at {}", ticket_id, now.isoformat()
+                    "deadline work on ticket id {} failed at {}", ticket_id, now.isoformat()
                 )
 
     def _due(self, session: Session, now: datetime) -> tuple[list[int], list[int]]:
