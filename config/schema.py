@@ -145,12 +145,93 @@ class TicketConfig(_Model):
 
 
 class SlaConfig(_Model):
-    """The "2341" response rule: respond, plan, reply in writing (major), solve."""
+    """The "2341" response rule: respond, plan, reply in writing (major), solve.
+
+    With working_time on, the clock of a non-urgent ticket runs only in working hours of
+    working days (Chinese public holidays and make-up working days from chinese-calendar).
+    After the solution deadline an open ticket keeps climbing one rung every
+    escalate_every_hours until the top.
+    """
 
     response_minutes: float = Field(default=20, gt=0)
     plan_minutes: float = Field(default=30, gt=0)
     reply_hours: float = Field(default=4, gt=0)
     solution_hours: float = Field(default=24, gt=0)
+    working_time: bool = False
+    work_start: time = time(8, 30)
+    work_end: time = time(17, 30)
+    escalate_every_hours: float = Field(default=24, gt=0)
+
+    @model_validator(mode="after")
+    def _working_day(self) -> SlaConfig:
+        if self.work_start >= self.work_end:
+            raise ValueError("work_start must be before work_end")
+        return self
+
+
+class LeadTime(_Model):
+    """When a notice is posted: some days before the day, at a local time."""
+
+    days_before: int = Field(default=0, ge=0, le=30)
+    at: time = time(8, 0)
+
+
+class NoticeConfig(_Model):
+    """A recurring notice of one community, posted to all its groups.
+
+    `day` is an APScheduler cron day expression: "5,15,25", "2nd tue", "last fri".
+    holiday: what happens when the day is a public holiday — post anyway, skip, or move
+    to the next working day.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    community: str = Field(min_length=1)
+    topic: str = "reception_day"  # the consult topic it answers: reception_day, five_listen
+    title: str = Field(min_length=1)
+    day: str = Field(min_length=1)
+    month: str = "*"
+    start: time = time(9, 0)
+    end: time | None = None
+    place: str = ""
+    who: str = ""
+    lead_times: list[LeadTime] = Field(
+        default_factory=lambda: [LeadTime(days_before=1, at=time(19, 0)), LeadTime(at=time(8, 0))]
+    )
+    holiday: Literal["post", "skip", "next_workday"] = "post"
+    template: str | None = None  # a template key, or the text itself; default per topic
+    grace_minutes: float = Field(default=60, ge=0)
+
+    @field_validator("day")
+    @classmethod
+    def _cron_day(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day=v)
+        except ValueError as e:
+            raise ValueError(f"not a cron day expression ({e})") from e
+        return v
+
+
+class DigestConfig(_Model):
+    """The daily digest to community secretaries."""
+
+    enabled: bool = True
+    at: time = time(8, 30)
+    chart: bool = True
+    chart_days: int = Field(default=14, ge=2, le=90)
+    top: int = Field(default=3, ge=1, le=20)
+    catch_up_hours: float = Field(default=1, ge=0)  # a bot back within the hour still sends it
+
+
+class ReportConfig(_Model):
+    """The monthly report (台账, rates, 红黑榜) on the first of the month."""
+
+    enabled: bool = True
+    day: int = Field(default=1, ge=1, le=28)
+    at: time = time(9, 0)
+    dir: str = "var/reports"
+    catch_up_hours: float = Field(default=72, ge=0)
 
 
 class BotConfig(_Model):
@@ -228,6 +309,34 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "请红色管家{stewards}尽快处理。"
     ),
     "private_hint": "您好，我是{bot}。请在本楼业主群里直接说明问题，或发送“#帮助”查看可用命令。",
+    # the clock: reminders, escalation, notices, digest (issue 5)
+    "remind_group": (
+        "{mentions}⏰提醒：工单 #{number}【{category}】{place}的{deadline}时限已过（应在{due}前），"
+        "请尽快处理：{action}"
+    ),
+    "remind_private": (
+        "⏰提醒：工单 #{number}【{category}】{place}的{deadline}时限已过（应在{due}前），"
+        "请尽快处理：{action}"
+    ),
+    "escalate_private": (
+        "🔺工单 #{number} 已升级到{rung}：{deadline}时限已过（应在{due}前）。\n"
+        "【{category}】{place}：{summary}\n"
+        "报告于{created}，状态：{status}，负责人：{assignee}。\n"
+        "请督办：发送“#工单 {number}”查看，“#升级 {number} 原因”继续上报。"
+    ),
+    "urgent_private": (
+        "🚨紧急工单 #{number}【{category}】{place}：{summary}\n"
+        "报告于{created}，请立即处置：发送“#接单 {number}”认领，“#工单 {number}”查看。"
+    ),
+    "notice_reception_day": (
+        "📢{community}{title}：{day_word}{date} {hours}，地点：{place}，{who}接待业主，"
+        "欢迎大家前来反映问题、提出建议。"
+    ),
+    "notice_five_listen": (
+        "📢民意“5”来听：{day_word}{date} {hours}，{who}到{place}听取居民意见，有事可当面反映。"
+    ),
+    "consult_next_notice": "下一次{title}：{date} {hours}，地点：{place}{who_part}。",
+    "consult_no_notice": "本社区暂未登记{title}的安排，请咨询红色管家{stewards}。",
 }
 
 
@@ -242,6 +351,9 @@ class Settings(_Model):
     quiet_hours: QuietHours = QuietHours()
     tickets: TicketConfig = TicketConfig()
     sla: SlaConfig = SlaConfig()
+    notices: list[NoticeConfig] = Field(default_factory=list)
+    digest: DigestConfig = DigestConfig()
+    report: ReportConfig = ReportConfig()
     communities: list[CommunityConfig] = Field(default_factory=list)
     rooms: list[RoomConfig] = Field(default_factory=list)
     people: list[PersonConfig] = Field(default_factory=list)
@@ -291,6 +403,13 @@ class Settings(_Model):
                     raise ValueError(f"{where}.street: unknown street {role.street!r}")
                 if role.district and role.district not in districts:
                     raise ValueError(f"{where}.district: unknown district {role.district!r}")
+        notice_ids: set[str] = set()
+        for i, n in enumerate(self.notices):
+            if n.id in notice_ids:
+                raise ValueError(f"notices[{i}].id: notice id {n.id!r} is listed twice")
+            notice_ids.add(n.id)
+            if n.community not in seen_communities:
+                raise ValueError(f"notices[{i}].community: unknown community {n.community!r}")
         unknown = set(self.templates) - set(DEFAULT_TEMPLATES)
         if unknown:
             raise ValueError(f"templates: unknown template(s) {sorted(unknown)}")
