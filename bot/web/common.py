@@ -24,13 +24,6 @@ STATUS_LABELS: dict[str, str] = {
 # the years a period may name (and far from datetime's limits)
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 RUNG_LABELS = ("物业", "网格", "社区", "街道", "区县")
-DEADLINE_LABELS: dict[str, str] = {
-    "response": "响应",
-    "plan": "方案",
-    "reply": "书面答复",
-    "solution": "办结",
-    "rating": "待评价",
-}
 EVENT_LABELS: dict[str, str] = {
     "created": "报事",
     "seconded": "附议",

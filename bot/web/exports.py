@@ -1,15 +1,16 @@
-"""Spreadsheet downloads: the ledger (问题台账) for any period and the monthly report.
+"""Spreadsheet downloads: the ledger (问题台账) for any period, and the monthly report.
 
-NOTE: the monthly report is built here because `bot/report.py` (the clock branch's report
-builder) was not on main when this was written; once it lands, `monthly_report_xlsx` should
-call it so that the download and the report the office receives are the same workbook.
+The monthly report is the one the office receives (bot/report.py), limited to the viewer's
+communities; the ledger here covers any period with the same figures.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Collection
+import tempfile
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
@@ -17,13 +18,16 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import ColumnElement
 from sqlmodel import Session
 
-from bot.web.common import DEADLINE_LABELS, SOURCE_LABELS, STATUS_LABELS, rung_label
+from bot import report
+from bot.report import ReportData
+from bot.web.common import SOURCE_LABELS, STATUS_LABELS, rung_label
 from bot.web.queries import ledger_rows
-from bot.web.ranking import compound_ranking
+from config.schema import Settings
 from handlers.privacy import mask_phones
+from handlers.sla import STEP_LABELS, next_deadline
 from storage.directory import Directory
 from storage.models import Ticket
-from storage.stats import Rates, rates
+from storage.stats import Rates, local_month_bounds, rates
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LEDGER_COLUMNS = (
@@ -80,19 +84,21 @@ def _pct(v: float | None) -> str:
 class Ledger:
     """Builds the workbooks for one viewer's area."""
 
-    def __init__(self, directory: Directory, labels: dict[str, str], tz_local: object) -> None:
+    def __init__(self, directory: Directory, labels: Mapping[str, str], settings: Settings) -> None:
         self.directory = directory
         self.labels = labels
-        self.tz = tz_local
+        self.settings = settings
+        self.tz = settings.tz
 
     def _local(self, d: datetime | None) -> str:
         if d is None:
             return ""
-        return d.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")  # type: ignore[arg-type]
+        return d.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
 
     def ticket_row(self, t: Ticket, names: dict[str, str]) -> list[object]:
         """One ledger line."""
         b = self.directory.buildings.get(t.building_id) if t.building_id else None
+        nxt = next_deadline(t, self.settings)
         community = b.community if b else ""
         if not community and t.community_id in self.directory.communities:
             community = self.directory.communities[t.community_id][0]
@@ -118,12 +124,7 @@ class Ledger:
             self._local(t.closed_at),
             _yes(t.responded_on_time),
             _yes(t.resolved_on_time),
-            (
-                f"{DEADLINE_LABELS.get(t.next_deadline_kind, t.next_deadline_kind)} "
-                f"{self._local(t.next_deadline_at)}"
-                if t.next_deadline_kind
-                else ""
-            ),
+            f"{STEP_LABELS.get(nxt[0], nxt[0])} {self._local(nxt[1])}" if nxt else "",
             t.rating or "",
             mask_phones(t.rating_comment or ""),
         ]
@@ -155,93 +156,50 @@ class Ledger:
         info.append(["说明", "时间为北京时间；电话号码已隐去中间四位。"])
         return _save(wb)
 
-    def monthly_report_xlsx(
-        self,
-        session: Session,
-        scope: list[ColumnElement[bool]],
-        building_ids: Collection[int] | None,
-        start: datetime,
-        end: datetime,
-        title: str,
-    ) -> bytes:
-        """物业投诉月报: the rates overall, by category, by compound (红黑榜), and the ledger."""
-        wb = Workbook()
-        ws = wb.active
-        assert ws is not None
-        ws.title = "汇总"
-        total = rates(session, start, end, building_ids=building_ids).get(None, Rates())
-        ws.append(["物业投诉月报", title])
-        ws.append([])
-        _rates_table(ws, [("合计", total)], start_row=3)
-        cats = ws.parent.create_sheet("按类别")
-        by_cat = rates(session, start, end, building_ids=building_ids, group_by="category")
-        _rates_table(
-            cats,
-            sorted(
-                ((self.labels.get(str(k), str(k)), v) for k, v in by_cat.items()),
-                key=lambda kv: -kv[1].total,
-            ),
-        )
-        rank = wb.create_sheet("红黑榜")
-        _head(rank, ("名次", "小区", "社区", "工单数", "响应率", "办结率", "满意率", "综合得分"))
-        for cr in compound_ranking(session, self.directory, start, end, building_ids):
-            r = cr.rates
-            rank.append(
-                [
-                    cr.place,
-                    cr.compound,
-                    cr.community,
-                    r.total,
-                    _pct(r.response_rate),
-                    _pct(r.completion_rate),
-                    _pct(r.satisfaction_rate),
-                    "—" if cr.score is None else round(cr.score, 1),
-                ]
-            )
-        _widths(rank, {"B": 14, "C": 12})
-        tickets, names = ledger_rows(session, scope, start, end)
-        self._ledger_sheet(wb.create_sheet("问题台账"), tickets, names)
-        return _save(wb)
-
-
-def _rates_table(ws: Worksheet, rows: list[tuple[str, Rates]], start_row: int = 1) -> None:
-    head = (
-        "范围",
-        "工单数",
-        "按时响应",
-        "按时办结",
-        "已办结",
-        "已评价",
-        "满意",
-        "响应率",
-        "办结率",
-        "满意率",
-    )
-    if start_row == 1:
-        _head(ws, head)
-    else:
-        ws.append(list(head))
-        for cell in ws[start_row]:
-            cell.font = Font(bold=True)
-    for name, r in rows:
-        ws.append(
-            [
-                name,
-                r.total,
-                r.responded_in_time,
-                r.resolved_in_time,
-                r.resolved,
-                r.rated,
-                r.satisfied,
-                _pct(r.response_rate),
-                _pct(r.completion_rate),
-                _pct(r.satisfaction_rate),
-            ]
-        )
-    ws.column_dimensions["A"].width = 14
-
 
 def _save(wb: Workbook) -> bytes:
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def area_report(
+    session: Session,
+    settings: Settings,
+    directory: Directory,
+    categories: Mapping[str, str],
+    year: int,
+    month: int,
+    communities: Collection[int] | None,
+) -> ReportData:
+    """The monthly report's data for all communities (None) or some of them, merged."""
+    if communities is None:
+        return report.collect(session, settings, directory, categories, year, month)
+    parts = [
+        report.collect(session, settings, directory, categories, year, month, community_id=c)
+        for c in sorted(communities)
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    merged = ReportData("、".join(p.title for p in parts), year, month)
+    ids = [b.id for b in directory.buildings.values() if b.community_id in communities]
+    start, end = local_month_bounds(year, month, settings.tz)
+    merged.overall = rates(session, start, end, building_ids=ids).get(None, Rates())
+    per_c = rates(session, start, end, building_ids=ids, group_by="category")
+    merged.by_category = sorted(
+        ((categories.get(str(k), str(k)), r) for k, r in per_c.items()), key=lambda x: -x[1].total
+    )
+    for p in parts:
+        merged.ledger += p.ledger
+        merged.by_building += p.by_building
+        merged.ranking += p.ranking
+    merged.ledger.sort(key=lambda row: int(str(row[0])))
+    merged.ranking.sort(key=lambda row: (row.score is None, -(row.score or 0), row.compound))
+    return merged
+
+
+def report_xlsx(data: ReportData) -> bytes:
+    """The monthly report workbook as bytes (blocking: run it off the event loop)."""
+    with tempfile.TemporaryDirectory(prefix="redsteward-report-") as tmp:
+        path = report.write_workbook(data, Path(tmp) / "report.xlsx")
+        return path.read_bytes()

@@ -25,6 +25,7 @@ from bot.web.actions import hotline_ticket
 from bot.web.common import RUNG_LABELS, STATUS_LABELS
 from handlers.context import Services
 from handlers.privacy import mask_for_group
+from handlers.sla import deadline_of
 from storage.directory import BuildingInfo, Directory
 from storage.models import OPEN_STATUSES, Ticket
 
@@ -154,7 +155,9 @@ def request_json(services: Services, d: Directory, t: Ticket) -> dict[str, Any]:
         "service_notice": "紧急" if t.urgent else None,
         "requested_datetime": _w3c(services, t.created_at),
         "updated_datetime": _w3c(services, updated),
-        "expected_datetime": None if closed else _w3c(services, t.next_deadline_at),
+        "expected_datetime": (
+            None if closed else _w3c(services, deadline_of(t, "solution", services.settings))
+        ),
         "address": address,
         "address_id": str(b.id) if b else None,
         "zipcode": None,

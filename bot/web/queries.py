@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
+from config.schema import Settings
+from handlers.sla import next_deadline
 from storage.models import (
     OPEN_STATUSES,
     Message,
@@ -34,13 +36,21 @@ class BoardFilter:
     urgent: bool = False
 
 
-def overdue_condition(now: datetime) -> ColumnElement[bool]:
-    """An open ticket whose next deadline has passed."""
-    return (col(Ticket.status).in_(list(OPEN_STATUSES))) & (col(Ticket.next_deadline_at) < now)
+def is_overdue(ticket: Ticket, settings: Settings, now: datetime) -> bool:
+    """An open ticket whose first unmet deadline has passed (as `#逾期` and the digest say)."""
+    if ticket.status not in OPEN_STATUSES:
+        return False
+    nxt = next_deadline(ticket, settings)
+    return nxt is not None and nxt[1] <= now
 
 
 def board(
-    session: Session, scope: list[ColumnElement[bool]], f: BoardFilter, now: datetime, limit: int
+    session: Session,
+    scope: list[ColumnElement[bool]],
+    f: BoardFilter,
+    settings: Settings,
+    now: datetime,
+    limit: int,
 ) -> list[Ticket]:
     """Tickets matching the filters, newest first."""
     q = select(Ticket).where(*scope)
@@ -52,11 +62,15 @@ def board(
         q = q.where(Ticket.building_id == f.building_id)
     if f.rung is not None:
         q = q.where(Ticket.rung == f.rung)
-    if f.overdue:
-        q = q.where(overdue_condition(now))
     if f.urgent:
         q = q.where(col(Ticket.urgent).is_(True))
-    return list(session.exec(q.order_by(col(Ticket.number).desc()).limit(limit)))
+    q = q.order_by(col(Ticket.number).desc())
+    if f.overdue:
+        # overdue is decided from the ticket's state and the SLA, as everywhere else
+        q = q.where(col(Ticket.status).in_(list(OPEN_STATUSES)))
+        late = [t for t in session.exec(q) if is_overdue(t, settings, now)]
+        return late[:limit]
+    return list(session.exec(q.limit(limit)))
 
 
 @dataclass(slots=True)
@@ -69,29 +83,26 @@ class AreaCounts:
 
 
 def area_counts(
-    session: Session, scope: list[ColumnElement[bool]], now: datetime, today: datetime
+    session: Session,
+    scope: list[ColumnElement[bool]],
+    settings: Settings,
+    now: datetime,
+    today: datetime,
 ) -> dict[tuple[int | None, int | None], AreaCounts]:
     """Counts keyed by (community_id, building_id)."""
-    rows = session.exec(
-        select(  # type: ignore[call-overload]
-            col(Ticket.community_id),
-            col(Ticket.building_id),
-            col(Ticket.status),
-            col(Ticket.next_deadline_at),
-            col(Ticket.resolved_at),
-        ).where(
+    tickets = session.exec(
+        select(Ticket).where(
             *scope,
             or_(col(Ticket.status).in_(list(OPEN_STATUSES)), col(Ticket.resolved_at) >= today),
         )
-    ).all()
+    )
     out: dict[tuple[int | None, int | None], AreaCounts] = {}
-    for community_id, building_id, status, deadline, resolved_at in rows:
-        c = out.setdefault((community_id, building_id), AreaCounts())
-        if status in OPEN_STATUSES:
+    for t in tickets:
+        c = out.setdefault((t.community_id, t.building_id), AreaCounts())
+        if t.status in OPEN_STATUSES:
             c.open += 1
-            if deadline is not None and deadline < now:
-                c.overdue += 1
-        if resolved_at is not None and resolved_at >= today and status != "cancelled":
+            c.overdue += is_overdue(t, settings, now)
+        if t.resolved_at is not None and t.resolved_at >= today and t.status != "cancelled":
             c.resolved_today += 1
     return out
 

@@ -1,4 +1,8 @@
-"""The 红黑榜: property projects (compounds) ranked by the three rates."""
+"""The 红黑榜 page: property projects (compounds) ranked for any period.
+
+The score and the boards are the monthly report's (bot/report.py): the mean of the rates
+there are; 红榜 at 90% or more, 黑榜 under 60%. One definition for the page and the report.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from bot.report import BLACK_BELOW, RED_AT, score
 from storage.directory import Directory
 from storage.stats import Rates, rates
-
-# weights of 响应率, 办结率, 满意率 in the score; a missing rate drops out of the average
-WEIGHTS = (0.3, 0.4, 0.3)
 
 
 @dataclass(slots=True)
@@ -26,6 +28,13 @@ class CompoundRank:
     score: float | None
     place: int = 0
 
+    @property
+    def board(self) -> str:
+        """红榜, 黑榜 or nothing."""
+        if self.score is None:
+            return ""
+        return "红榜" if self.score >= RED_AT else "黑榜" if self.score < BLACK_BELOW else ""
+
 
 def add_rates(a: Rates, b: Rates) -> Rates:
     """The sum of two sets of counts."""
@@ -37,20 +46,6 @@ def add_rates(a: Rates, b: Rates) -> Rates:
         a.rated + b.rated,
         a.satisfied + b.satisfied,
     )
-
-
-def score_of(r: Rates) -> float | None:
-    """The weighted average of the rates there are (0-100)."""
-    pairs = [
-        (w, v)
-        for w, v in zip(
-            WEIGHTS, (r.response_rate, r.completion_rate, r.satisfaction_rate), strict=True
-        )
-        if v is not None
-    ]
-    if not pairs:
-        return None
-    return 100 * sum(w * v for w, v in pairs) / sum(w for w, _ in pairs)
 
 
 def compound_ranking(
@@ -74,7 +69,7 @@ def compound_ranking(
             cr.rates = add_rates(cr.rates, r)
     out = list(ranks.values())
     for cr in out:
-        cr.score = score_of(cr.rates)
+        cr.score = score(cr.rates)
     out.sort(key=lambda c: (c.score is None, -(c.score or 0), -c.rates.total, c.compound))
     for i, cr in enumerate(out, 1):
         cr.place = i

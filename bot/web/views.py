@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter as Tally
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,6 @@ from bot.web.auth import (
 )
 from bot.web.charts import bars_svg, trend_svg
 from bot.web.common import (
-    DEADLINE_LABELS,
     EVENT_LABELS,
     SOURCE_LABELS,
     STATUS_LABELS,
@@ -39,9 +39,10 @@ from bot.web.common import (
     rung_label,
     services_of,
 )
-from bot.web.exports import XLSX, Ledger
+from bot.web.exports import XLSX, Ledger, area_report, report_xlsx
 from bot.web.ranking import compound_ranking
-from storage.models import OPEN_STATUSES, RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
+from handlers.sla import STEP_LABELS, next_deadline
+from storage.models import RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
 from storage.stats import Rates, rates
 
 BOARD_LIMIT = 300
@@ -133,7 +134,7 @@ async def overview(request: web.Request) -> web.Response:
     scope = v.ticket_scope()
 
     def query(session: Session) -> tuple[Any, ...]:
-        counts = queries.area_counts(session, scope, now, today_start)
+        counts = queries.area_counts(session, scope, s.settings, now, today_start)
         moments = queries.trend_moments(session, scope, trend_start)
         total = rates(session, period.start, period.end, building_ids=v.building_ids)
         by_cat = rates(
@@ -222,10 +223,7 @@ def _ticket_row(request: web.Request, t: Ticket) -> dict[str, Any]:
     s = services_of(request)
     d = s.directory.current
     b = d.buildings.get(t.building_id) if t.building_id else None
-    now = s.clock.now()
-    overdue = (
-        t.status in OPEN_STATUSES and t.next_deadline_at is not None and t.next_deadline_at < now
-    )
+    nxt = next_deadline(t, s.settings)
     return {
         "number": t.number,
         "category": s.classifier.categories.get(t.category, t.category),
@@ -236,12 +234,11 @@ def _ticket_row(request: web.Request, t: Ticket) -> dict[str, Any]:
         "status_label": STATUS_LABELS.get(t.status, t.status),
         "rung": rung_label(t.rung),
         "deadline": (
-            f"{DEADLINE_LABELS.get(t.next_deadline_kind or '', t.next_deadline_kind)} "
-            f"{s.local(t.next_deadline_at).strftime('%m-%d %H:%M')}"
-            if t.next_deadline_at
+            f"{STEP_LABELS.get(nxt[0], nxt[0])} {s.local(nxt[1]).strftime('%m-%d %H:%M')}"
+            if nxt
             else ""
         ),
-        "overdue": overdue,
+        "overdue": queries.is_overdue(t, s.settings, s.clock.now()),
         "summary": t.summary,
         "created": s.local(t.created_at).strftime("%m-%d %H:%M"),
         "source": SOURCE_LABELS.get(t.source, t.source),
@@ -254,7 +251,7 @@ async def ticket_board(request: web.Request) -> web.Response:
     s = services_of(request)
     f = _board_filter(request, v.building_ids)
     now = s.clock.now()
-    tickets = await s.db.run(queries.board, v.ticket_scope(), f, now, BOARD_LIMIT)
+    tickets = await s.db.run(queries.board, v.ticket_scope(), f, s.settings, now, BOARD_LIMIT)
     d = s.directory.current
     buildings = sorted(
         (b for b in d.buildings.values() if v.sees_building(b.id)),
@@ -429,9 +426,8 @@ async def ranking(request: web.Request) -> web.Response:
     period = period_from(request)
     d = s.directory.current
     ranks = await s.db.run(compound_ranking, d, period.start, period.end, v.building_ids)
-    rated = [r for r in ranks if r.score is not None]
-    red = rated[:3]
-    black = [r for r in reversed(rated[3:])][:3] if len(rated) > 3 else []
+    red = [r for r in ranks if r.board == "红榜"]
+    black = [r for r in ranks if r.board == "黑榜"]
     return render(
         request,
         "ranking.html",
@@ -463,7 +459,7 @@ async def downloads(request: web.Request) -> web.Response:
 
 def _ledger(request: web.Request) -> Ledger:
     s = services_of(request)
-    return Ledger(s.directory.current, s.classifier.categories, s.tz)
+    return Ledger(s.directory.current, s.classifier.categories, s.settings)
 
 
 def _xlsx(body: bytes, filename: str) -> web.Response:
@@ -491,15 +487,19 @@ async def monthly_download(request: web.Request) -> web.Response:
     s = services_of(request)
     month = request.query.get("month") or s.local(s.clock.now()).strftime("%Y-%m")
     period = month_period(s, month)
-    body = await s.db.run(
-        _ledger(request).monthly_report_xlsx,
-        v.ticket_scope(),
-        v.building_ids,
-        period.start,
-        period.end,
-        f"{period.first.year}年{period.first.month}月",
+    d = s.directory.current
+    communities = None if v.is_admin else v.communities
+    data = await s.db.run(
+        area_report,
+        s.settings,
+        d,
+        s.classifier.categories,
+        period.first.year,
+        period.first.month,
+        communities,
     )
-    return _xlsx(body, f"物业投诉月报_{month}.xlsx")
+    body = await asyncio.get_running_loop().run_in_executor(None, report_xlsx, data)
+    return _xlsx(body, f"物业投诉月报_{period.first.strftime('%Y-%m')}.xlsx")
 
 
 def setup(app: web.Application) -> None:

@@ -189,15 +189,30 @@ async def test_monthly_report_has_rates_ranking_and_ledger(web: Harness) -> None
     r = await web.client.get("/downloads/monthly.xlsx", params={"month": "2026-11"})
     assert r.status == 200
     wb = load_workbook(io.BytesIO(await r.read()))
-    assert wb.sheetnames == ["汇总", "按类别", "红黑榜", "问题台账"]
+    assert wb.sheetnames == ["台账", "汇总", "红黑榜"]  # bot/report.py's workbook
+    assert [row[0] for row in wb["台账"].iter_rows(min_row=2, values_only=True)] == [
+        1001,
+        1002,
+        1003,
+    ]
     summary = list(wb["汇总"].iter_rows(values_only=True))
-    assert summary[3][:2] == ("合计", 3) and summary[3][-1] == "100.0%"
-    ranking = list(wb["红黑榜"].iter_rows(values_only=True))
-    assert ranking[1][1] == "阳光花园"
-    assert len(list(wb["问题台账"].iter_rows())) == 4
-    assert (
-        await web.client.get("/downloads/monthly.xlsx", params={"month": "11/2026"})
-    ).status == 400
+    assert "华福社区、青年社区" in str(summary[0][0])
+    assert summary[3][:4] == ("全部", 3, 1, "33%")
+    ranking = [
+        row
+        for row in wb["红黑榜"].iter_rows(min_row=2, values_only=True)
+        if isinstance(row[0], int)
+    ]
+    assert ranking[0][1] == "阳光花园" and ranking[0][-1] == "红榜"
+    assert {row[1] for row in ranking} == {"阳光花园", "和平新村", "幸福里"}
+
+    assert await sign_in(web.client, "赵书记") == 302  # one community: its own report
+    r = await web.client.get("/downloads/monthly.xlsx", params={"month": "2026-11"})
+    wb = load_workbook(io.BytesIO(await r.read()))
+    assert [row[0] for row in wb["台账"].iter_rows(min_row=2, values_only=True)] == [1001, 1002]
+    assert "幸福里" not in str(list(wb["红黑榜"].values))
+    r = await web.client.get("/downloads/monthly.xlsx", params={"month": "11/2026"})
+    assert r.status == 400
 
 
 async def _possible_complaint(h: Harness, room_id: str, text: str) -> int:
@@ -423,15 +438,18 @@ async def test_resolved_today_and_rates_on_the_overview(web: Harness) -> None:
         session.add(t)
 
     await web.db.run(resolve)
-    assert await sign_in(web.client, "赵书记") == 302
-    html = await (await web.client.get("/")).text()
-    assert 'id="resolved-today">1<' in html and 'id="open-count">1<' in html
-    assert "50.0%" in html  # 1 of 2 responded in time
 
     def outbox(session: Session) -> int:
         return len(list(session.exec(select(OutboxMessage))))
 
-    assert await web.db.run(outbox) == 3  # the acknowledgements only: nothing from the pages
+    before = await web.db.run(outbox)
+    assert await sign_in(web.client, "赵书记") == 302
+    html = await (await web.client.get("/")).text()
+    assert 'id="resolved-today">1<' in html and 'id="open-count">1<' in html
+    assert "50.0%" in html  # 1 of 2 responded in time
+    for path in ("/tickets", "/tickets/1001", "/ranking", "/complaints", "/directory"):
+        assert (await web.client.get(path)).status == 200
+    assert await web.db.run(outbox) == before  # looking sends nothing
 
 
 async def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(web: Harness) -> None:

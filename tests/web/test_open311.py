@@ -168,7 +168,7 @@ async def test_requests_filters_and_status_values(web_any: Harness) -> None:
     assert one["status"] == "open" and one["service_code"] == "repair"
     assert one["requested_datetime"] == "2026-11-23T10:00:00+08:00"
     assert "13812345678" not in one["description"] and "138****5678" in one["description"]
-    assert one["expected_datetime"] == "2026-11-23T10:20:00+08:00"
+    assert one["expected_datetime"] == "2026-11-24T10:00:00+08:00"  # the solution deadline
     [closed] = await (await c.get("/open311/v2/requests/1002.json")).json()
     assert closed["status"] == "closed" and closed["expected_datetime"] is None
     r = await c.get("/open311/v2/requests/1001.xml")
