@@ -107,20 +107,6 @@ def area_counts(
     return out
 
 
-def trend_moments(
-    session: Session, scope: list[ColumnElement[bool]], since: datetime
-) -> list[tuple[datetime, datetime | None]]:
-    """(created_at, resolved_at) of tickets reported or resolved since a moment."""
-    rows = session.exec(
-        select(Ticket.created_at, Ticket.resolved_at).where(
-            *scope,
-            col(Ticket.status) != "cancelled",
-            or_(col(Ticket.created_at) >= since, col(Ticket.resolved_at) >= since),
-        )
-    ).all()
-    return [(c, r) for c, r in rows]
-
-
 @dataclass(slots=True)
 class TicketDetail:
     """A ticket with its log, its reporters and the messages that made it."""

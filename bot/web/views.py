@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter as Tally
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -43,7 +42,7 @@ from bot.web.exports import XLSX, Ledger, area_report, report_xlsx
 from bot.web.ranking import compound_ranking
 from handlers.sla import STEP_LABELS, next_deadline
 from storage.models import RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
-from storage.stats import Rates, rates
+from storage.stats import Rates, daily_series, rates
 
 BOARD_LIMIT = 300
 # who a visitor of the demo's overview is: everything, read-only, nothing else
@@ -130,19 +129,18 @@ async def overview(request: web.Request) -> web.Response:
     today = s.local(now).date()
     today_start = day_start(s, today)
     trend_first = today - timedelta(days=29)
-    trend_start = day_start(s, trend_first)
     scope = v.ticket_scope()
 
     def query(session: Session) -> tuple[Any, ...]:
         counts = queries.area_counts(session, scope, s.settings, now, today_start)
-        moments = queries.trend_moments(session, scope, trend_start)
+        series = daily_series(session, trend_first, 30, s.tz, v.building_ids)
         total = rates(session, period.start, period.end, building_ids=v.building_ids)
         by_cat = rates(
             session, period.start, period.end, building_ids=v.building_ids, group_by="category"
         )
-        return counts, moments, total.get(None, Rates()), by_cat
+        return counts, series, total.get(None, Rates()), by_cat
 
-    counts, moments, total, by_cat = await s.db.run(query)
+    counts, series, total, by_cat = await s.db.run(query)
     d = s.directory.current
     areas: dict[str, queries.AreaCounts] = {}
     for b in sorted(d.buildings.values(), key=lambda b: (b.community, b.compound)):
@@ -160,13 +158,6 @@ async def overview(request: web.Request) -> web.Response:
         sum(a.overdue for a in areas.values()),
         sum(a.resolved_today for a in areas.values()),
     )
-    days = [trend_first + timedelta(days=i) for i in range(30)]
-    created: Tally[Any] = Tally()
-    resolved: Tally[Any] = Tally()
-    for c_at, r_at in moments:
-        created[s.local(c_at).date()] += 1
-        if r_at is not None:
-            resolved[s.local(r_at).date()] += 1
     labels = s.classifier.categories
     cat_items = sorted(
         ((labels.get(str(k), str(k)), r.total) for k, r in by_cat.items()), key=lambda kv: -kv[1]
@@ -180,7 +171,9 @@ async def overview(request: web.Request) -> web.Response:
         period=period,
         rates=total,
         pct=pct,
-        trend=trend_svg(days, [created[day] for day in days], [resolved[day] for day in days]),
+        trend=trend_svg(
+            [d for d, _, _ in series], [n for _, n, _ in series], [r for _, _, r in series]
+        ),
         by_category=bars_svg(cat_items),
         today=today.isoformat(),
         guest=guest,
