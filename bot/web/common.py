@@ -41,6 +41,7 @@ EVENT_LABELS: dict[str, str] = {
     "assigned": "指派",
     "merged": "合并",
     "from_possible_complaint": "工作台立案",
+    "alerted": "紧急通知",
 }
 SOURCE_LABELS: dict[str, str] = {
     "group": "业主群",
