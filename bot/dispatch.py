@@ -93,7 +93,9 @@ class Dispatcher:
             await self._route(ctx, msg)
             await ctx.finish()
         except DomainError as e:
-            logger.info("refused {} from {}: {}", ctx.text[:40], msg.sender_id, e.reply)
+            logger.info(
+                "refused {} from {}: {}", log_safe(ctx.text)[:40], msg.sender_id, log_safe(e.reply)
+            )
             ctx.intent = ctx.intent or "command"
             ctx.say(e.reply, mention_sender=True)
             await ctx.finish()

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from config.schema import ROLE_LABELS
 from handlers.context import Context, Tx
 from handlers.errors import DomainError, UsageError
+from handlers.privacy import mask_for_group
 from handlers.router import Arg, CommandArgs, Router
 from handlers.tickets import target_person
 from storage.directory import BuildingInfo, Directory, RoleGrant, audit
@@ -73,7 +74,9 @@ async def bind(ctx: Context, args: CommandArgs) -> None:
     building = find_building(ctx.directory, compound, name)
     if building is None:
         known = "、".join(sorted({b.compound for b in ctx.directory.buildings.values()}))
-        raise DomainError(f"没有找到{compound}{name}。已登记的小区：{known or '（无）'}。")
+        raise DomainError(
+            f"没有找到{mask_for_group(compound + name)}。已登记的小区：{known or '（无）'}。"
+        )
     room_id = ctx.room_id
 
     def work(session: Session, tx: Tx) -> None:
@@ -100,7 +103,7 @@ async def bind(ctx: Context, args: CommandArgs) -> None:
 def _role(word: str, usage: str) -> str:
     role = ROLE_WORDS.get(word.lower())
     if role is None:
-        raise UsageError(usage, f"没有“{word[:10]}”这个角色")
+        raise UsageError(usage, "没有这个角色")
     return role
 
 
