@@ -37,7 +37,9 @@ async def test_bind_a_group_to_a_building(sqlite_url: str) -> None:
 async def test_set_and_unset_a_role(harness: Harness) -> None:
     h = harness
     await complaint(h)
-    assert "管理员" in await unchanged(h, ROOM3, "王红管", "#设角色 @小刘 网格员", mentions=["小刘"])
+    assert "管理员" in await unchanged(
+        h, ROOM3, "王红管", "#设角色 @小刘 网格员", mentions=["小刘"]
+    )
     assert "用法：#设角色" in await unchanged(h, ROOM3, "管理员", "#设角色 小刘 网格员")
     assert "没有这个角色" in await unchanged(
         h, ROOM3, "管理员", "#设角色 @小刘 队长", mentions=["小刘"]
@@ -67,7 +69,9 @@ async def test_set_and_unset_a_role(harness: Harness) -> None:
     def grants(session):  # type: ignore[no-untyped-def]
         return [
             (g.role, g.scope_kind, g.revoked)
-            for g in session.exec(select(RoleAssignment).where(RoleAssignment.person_id == "sim_小刘"))
+            for g in session.exec(
+                select(RoleAssignment).where(RoleAssignment.person_id == "sim_小刘")
+            )
         ]
 
     assert await h.db.run(grants) == [("grid_worker", "building", True)]

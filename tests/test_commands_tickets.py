@@ -47,7 +47,9 @@ async def test_claim_by_the_buildings_steward_tells_the_reporter(harness: Harnes
     assert t["first_response_at"] is not None and t["next_deadline_kind"] == "plan"
 
 
-@pytest.mark.parametrize("text", ["/claim 1001", "#接单1001", "# 接单 #1001", "／ＣＬＡＩＭ　１００１"])
+@pytest.mark.parametrize(
+    "text", ["/claim 1001", "#接单1001", "# 接单 #1001", "／ＣＬＡＩＭ　１００１"]
+)
 async def test_claim_spellings(harness: Harness, text: str) -> None:
     await complaint(harness)
     await harness.say(ROOM3, "王红管", text)
