@@ -21,7 +21,7 @@ from config.schema import Settings
 from handlers.errors import DomainError
 from handlers.sla import next_deadline, record_resolution, record_response, refresh_deadline
 from storage.models import OPEN_STATUSES, RUNGS, Ticket
-from storage.tickets import add_event, resolved_unrated_before
+from storage.tickets import add_event, earliest_resolution_unrated, resolved_unrated_before
 
 # status -> the statuses it may move to
 ALLOWED: dict[str, frozenset[str]] = {
@@ -135,7 +135,7 @@ def claim(session: Session, ticket: Ticket, act: Act) -> str | None:
     ticket.updated_at = act.now
     record_response(ticket, act.now, act.settings)
     data: dict[str, Any] = {"rung": ticket.rung}
-    if previous is not None:
+    if previous is not None and previous != act.actor_id:
         data["from"] = previous
     _event(session, ticket, "claimed", act, data=data)
     refresh(ticket, act.settings)
@@ -267,6 +267,12 @@ def close_unrated(session: Session, now: datetime, settings: Settings) -> list[T
         close(session, t, Act(None, now, settings), by="auto")
         closed.append(t)
     return closed
+
+
+def next_auto_close(session: Session, settings: Settings) -> datetime | None:
+    """When the earliest unrated resolved ticket falls due for closing (for a DueWork)."""
+    first = earliest_resolution_unrated(session)
+    return first + timedelta(hours=settings.tickets.auto_close_hours) if first else None
 
 
 def rung_label(rung: int) -> str:

@@ -215,6 +215,9 @@ def tell_group(
         **fields,
     )
     for post in posts:
+        if post.room_id is not None and post.room_id != ctx.room_id:
+            # nobody wrote in that group just now: at night it waits for the morning
+            post.quiet, post.urgent = True, ticket.urgent
         send(post)
     if ctx.room_id is None or ctx.room_id != ticket.room_id:
         send(

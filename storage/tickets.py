@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -400,6 +400,13 @@ def resolved_unrated_before(session: Session, moment: datetime, limit: int = 500
             .with_for_update()
         )
     )
+
+
+def earliest_resolution_unrated(session: Session) -> datetime | None:
+    """The resolution time of the oldest resolved ticket still waiting for its rating."""
+    return session.exec(
+        select(func.min(Ticket.resolved_at)).where(Ticket.status == "resolved")
+    ).first()
 
 
 def store_quiet_message(

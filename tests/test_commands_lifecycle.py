@@ -156,3 +156,19 @@ def test_close_unrated_after_the_configured_hours(db: Database) -> None:
         (1002, "resolved", "rating"),
         (1003, "new", None),
     ]
+
+
+def test_next_auto_close_is_the_oldest_resolution_plus_the_wait(db: Database) -> None:
+    from handlers.lifecycle import next_auto_close
+
+    assert db.call(next_auto_close, SETTINGS) is None
+
+    def setup(session: Session) -> None:
+        for minutes in (30, 10):
+            t = _ticket(session)
+            lifecycle.claim(session, t, _act())
+            lifecycle.resolve(session, t, _act(minutes), "好了")
+
+    db.call(setup)
+    wait = timedelta(hours=SETTINGS.tickets.auto_close_hours)
+    assert db.call(next_auto_close, SETTINGS) == START + timedelta(minutes=10) + wait

@@ -219,3 +219,64 @@ async def test_show_ticket_masks_residents_in_groups(harness: Harness) -> None:
     # a resident of another building, privately: not theirs to see
     assert "只能查看" in await unchanged(h, None, "小刘", "#工单 1001")
     assert "用法：#工单" in await unchanged(h, ROOM3, "李大爷", "#工单")
+
+
+async def test_status_line_from_private_chat_at_night_waits_for_the_morning(
+    harness: Harness,
+) -> None:
+    h = harness
+    await complaint(h)
+    await h.advance(13 * 60 + 30)  # 23:30 local
+    before = len(await h.bot_lines(ROOM3))
+    await h.say(None, "王红管", "#接单 1001")
+    assert "已告知" in (await h.private("王红管"))[-1]  # the answer goes at once
+    assert len(await h.bot_lines(ROOM3)) == before
+    await h.advance(8 * 60)  # 07:30 local
+    assert "王红管接单" in (await h.bot_lines(ROOM3))[-1]
+
+
+@pytest.mark.parametrize(
+    ("who", "room", "may"),
+    [
+        ("王红管", ROOM3, True),  # steward of the compound
+        ("李网格", ROOM3, True),  # grid worker of the compound
+        ("赵书记", None, True),  # community secretary
+        ("钱主任", None, True),  # street officer
+        ("吴科长", None, True),  # district officer
+        ("管理员", None, True),  # admin: everywhere
+        ("孙管家", ROOM5, False),  # steward of another compound
+        ("周网格", ROOM5, False),  # grid worker of another compound
+        ("李大爷", ROOM3, False),  # a resident
+    ],
+)
+async def test_who_may_claim(harness: Harness, who: str, room: str | None, may: bool) -> None:
+    h = harness
+    await complaint(h)
+    if not may:
+        text = await unchanged(h, room, who, "#接单 1001")
+        assert "红色管家、网格员" in text or "王红管（红色管家）" in text
+        return
+    await h.say(room, who, "#接单 1001")
+    t = await h.ticket(1001)
+    assert t["status"] == "claimed" and t["assignee_id"] is not None
+    assert f"{who}接单" in (await h.bot_lines(ROOM3))[-1]
+
+
+async def test_progress_usage_and_before_claim(harness: Harness) -> None:
+    h = harness
+    await complaint(h)
+    assert "用法：#进展 工单号 进展说明" in await unchanged(h, ROOM3, "王红管", "#进展 1001")
+    assert "用法" in await unchanged(h, ROOM3, "王红管", "#progress")
+    assert "请先发送 #接单 1001" in await unchanged(h, ROOM3, "王红管", "#进展 1001 在看")
+    assert "红色管家" in await unchanged(h, ROOM3, "李大爷", "#进展 1001 在修")
+
+
+async def test_ticket_reported_in_private_is_the_officers_to_route(harness: Harness) -> None:
+    h = harness
+    await h.say(None, "张阿姨", "#报修 小区东门的路灯坏了")
+    [t] = await h.tickets()
+    assert t["room_id"] is None and t["building_id"] is None
+    assert "社区书记" in await unchanged(h, ROOM3, "王红管", f"#接单 {t['number']}")
+    await h.say(None, "赵书记", f"#接单 {t['number']}")
+    # the reporter hears of it privately
+    assert "赵书记接单" in (await h.private("张阿姨"))[-1]
