@@ -41,6 +41,8 @@ async def second(ctx: Context, args: CommandArgs) -> None:
                 f"工单 #{t.number} {STATUS_LABELS[t.status]}，不能再附议了；"
                 "如果问题还在，请在群里重新反映。"
             )
+        if t.assignee_id == ctx.sender_id:
+            raise DomainError(f"工单 #{t.number} 由您负责处理，不能附议。")
         ctx.ticket_id = t.id
         added = second_ticket(
             session, t, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters

@@ -164,3 +164,10 @@ async def test_refused_command_with_a_phone_number_is_logged_masked(harness: Har
         logger.remove(sink)
     assert any("refused" in line for line in lines)
     assert not any("13812345678" in line for line in lines)
+
+
+async def test_the_assignee_cannot_second_their_own_ticket(harness: Harness) -> None:
+    h = harness
+    n = await complaint(h)
+    await h.say(ROOM3, "王红管", f"#接单 {n}")
+    assert "由您负责处理" in await unchanged(h, ROOM3, "王红管", f"#附议 {n}")
