@@ -15,7 +15,7 @@ from handlers.ticket_talk import auto_close_notices
 from storage import Database
 from storage.models import TICKET_STATUSES, Ticket
 from storage.tickets import create_ticket, ticket_events
-from tests.harness import START, demo_settings
+from tests.harness import START, Harness, demo_settings
 
 SETTINGS = demo_settings()
 
@@ -172,3 +172,24 @@ def test_next_auto_close_is_the_oldest_resolution_plus_the_wait(db: Database) ->
     db.call(setup)
     wait = timedelta(hours=SETTINGS.tickets.auto_close_hours)
     assert db.call(next_auto_close, SETTINGS) == START + timedelta(minutes=10) + wait
+
+
+async def test_auto_close_through_the_clock(harness: Harness) -> None:
+    from handlers.autoclose import AutoCloseWork
+    from tests.commands_support import ROOM3, complaint, events
+
+    h = harness
+    h.bot.timekeeper.work.append(AutoCloseWork(h.bot.services))
+    n = await complaint(h)
+    await h.say(ROOM3, "王红管", f"#接单 {n}")
+    await h.say(ROOM3, "王红管", f"#办结 {n} 已更换灯泡")
+    await h.advance(SETTINGS.tickets.auto_close_hours * 60 - 1)
+    assert (await h.ticket(n))["status"] == "resolved"
+    await h.advance(2)
+    t = await h.ticket(n)
+    assert t["status"] == "closed" and t["rating"] is None
+    assert await events(h, n) == ["created", "claimed", "resolved", "closed"]
+    room = await h.room(ROOM3)
+    assert "未收到评价，已自动关闭" in room[-1]["text"] and room[-1]["mentions"] == ["sim_张阿姨"]
+    await h.advance(60 * 24)
+    assert len([m for m in await h.room(ROOM3) if "自动关闭" in m["text"]]) == 1
