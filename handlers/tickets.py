@@ -276,8 +276,10 @@ async def escalate(ctx: Context, args: CommandArgs) -> None:
         for p in told:
             tx.send(Outbound(text, person_id=p.id))
         s = ctx.settings
-        key = "escalated" if told else "escalated_nobody"
-        names = "、".join(p.name for p in told)
+        building = building_of(ctx.directory, t)
+        on_rung = ctx.directory.holders(RUNG_ROLES[t.rung], building) if building else []
+        key = "escalated" if on_rung else "escalated_nobody"
+        names = "、".join(p.name for p in told) or f"{ctx.sender_name}（您本人）"
         tx.send(
             ctx.reply(s.template(key).format(number=t.number, rung=rung_label(t.rung), names=names))
         )

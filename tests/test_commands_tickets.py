@@ -160,13 +160,15 @@ async def test_escalate_up_the_ladder_and_not_beyond(harness: Harness) -> None:
     assert "用法：#升级" in await unchanged(h, ROOM3, "王红管", "#升级 1001")
     assert "红色管家" in await unchanged(h, ROOM3, "李大爷", "#升级 1001 太慢")
     for who, rung, told in (
-        ("李网格", 1, None),
+        ("李网格", 1, None),  # the grid worker is that rung himself
         ("王红管", 2, "赵书记"),
         ("王红管", 3, "钱主任"),
         ("王红管", 4, "吴科长"),
     ):
         await h.say(ROOM3, who, "#escalate 1001 需要上级协调")
         assert (await h.ticket(1001))["rung"] == rung
+        if who == "李网格":
+            assert "李网格（您本人）" in (await h.bot_lines(ROOM3))[-1]
         if told:
             notice = (await h.private(told))[-1]
             assert "【工单升级】#1001" in notice and "#接单 1001" in notice
