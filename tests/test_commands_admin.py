@@ -115,3 +115,10 @@ async def test_help_lists_commands_registered_later(harness: Harness) -> None:
     assert "· 日报：现在发日报，例：#日报" in (await harness.private("赵书记"))[-1]
     await harness.say(None, "张阿姨", "#帮助")
     assert "日报" not in (await harness.private("张阿姨"))[-1]
+
+
+async def test_every_admin_command_refused_to_everyone_else(harness: Harness) -> None:
+    for who in ("张阿姨", "王红管", "李网格", "赵书记", "钱主任", "吴科长"):
+        for text in ("#绑定 阳光花园 1号楼", "#设角色 @小刘 网格员", "#解除角色 @王红管 红色管家"):
+            answer = await unchanged(harness, ROOM3, who, text, mentions=["小刘"])
+            assert "只有管理员可以使用" in answer, (who, text)

@@ -282,3 +282,28 @@ async def test_ticket_reported_in_private_is_the_officers_to_route(harness: Harn
     await h.say(None, "赵书记", f"#接单 {t['number']}")
     # the reporter hears of it privately
     assert "赵书记接单" in (await h.private("张阿姨"))[-1]
+
+
+STEWARD_COMMANDS = (
+    "#接单 1001",
+    "#方案 1001 换灯",
+    "#进展 1001 在修",
+    "#办结 1001 好了",
+    "#转派 1001 @李网格",
+    "#升级 1001 太难",
+)
+
+
+async def test_every_steward_command_refused_outside_role_or_area(harness: Harness) -> None:
+    h = harness
+    await complaint(h)
+    await h.say(ROOM3, "王红管", "#接单 1001")
+    for text in STEWARD_COMMANDS:
+        # a resident, in the group and in private chat: the role is missing
+        for room in (ROOM3, None):
+            answer = await unchanged(h, room, "李大爷", text)
+            assert "只有红色管家、网格员、社区书记、街道干部、区县干部可以使用" in answer, text
+        # staff of another compound: the area is wrong; the answer names who can
+        for who in ("孙管家", "周网格"):
+            answer = await unchanged(h, ROOM5, who, text)
+            assert "不在您负责的范围" in answer and "王红管（红色管家）" in answer, text
