@@ -1,60 +1,328 @@
-"""A first keyword classifier; issue 3 replaces it with the real one."""
+"""The classifier: one jieba pass plus table lookups over the configured taxonomy."""
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-from nlp.understanding import Location, Understanding
+import jieba
 
-_CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
-    "repair": ("灯坏", "坏了", "漏水", "电梯", "堵了", "门禁"),
-    "sanitation": ("垃圾", "卫生", "臭"),
-    "safety": ("电动车", "煤气", "飞线", "消防"),
-    "parking": ("车位", "停车", "挡路"),
-    "order": ("噪音", "装修", "吵"),
-    "fees": ("物业费", "收费"),
-    "utilities": ("停水", "停电", "暖气", "没水"),
-    "service": ("态度", "没人管"),
-}
-_URGENT = ("煤气", "着火", "冒烟", "困", "爆管")
-_NONE = ("收到", "谢谢", "好的")
-_BUILDING = re.compile(r"(\d+)\s*(?:号楼|栋|幢)")
-_UNIT = re.compile(r"(\d+)\s*单元")
+from nlp.location import LocationFinder
+from nlp.normalise import clean
+from nlp.taxonomy import (
+    DEFAULT_TAXONOMY,
+    DEFAULT_USERDICT,
+    Entry,
+    Taxonomy,
+    build_taxonomy,
+    load_taxonomy_file,
+)
+from nlp.understanding import Understanding
+
+# jieba logs its dictionary loading at INFO/DEBUG on every start; nobody needs that in a bot log
+jieba.setLogLevel(logging.WARNING)
+
+_PUNCT = re.compile(r"[\s,.!?;:~…、，。！？；：～'\"“”‘’()（）\[\]【】<>《》\-—_=+*/\\|·]+")
+_HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
+_NEGATORS_1 = frozenset("不没未无别")
+_NEGATORS_2 = frozenset({"没有", "并不", "从不", "不再", "不会", "不是", "不用", "无需"})
+# question particles at the end of a message count even when no cue word matched
+_QUESTION_END = ("?", "？", "吗", "呢", "么", "嘛", "没")
+# how much problem evidence one message can pile up: keeps long rants from drowning the category
+_PROBLEM_CAP = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    start: int
+    end: int
+    surface: str
+    entry: Entry
+    negated: bool
+    inner: bool  # inside a longer match: its cues count, its weights do not
 
 
 class Classifier:
-    """Keyword classifier over a fixed word list."""
+    """Intent, category, urgency and place of group messages, driven by a taxonomy."""
 
+    def __init__(self, taxonomy: Taxonomy, userdict: Path | None = DEFAULT_USERDICT) -> None:
+        self.taxonomy = taxonomy
+        self._settings = taxonomy.settings
+        entries = taxonomy.entries
+        # single characters are too ambiguous for substring matching: only whole jieba words
+        self._single = {w: e for w, e in entries.items() if len(w) == 1}
+        self._multi = {w: e for w, e in entries.items() if len(w) > 1}
+        lens: dict[str, set[int]] = {}
+        for w in self._multi:
+            lens.setdefault(w[0], set()).add(len(w))
+        # per first character, the lengths to try, longest first
+        self._lens = {c: tuple(sorted(ls, reverse=True)) for c, ls in lens.items()}
+        self._finder = LocationFinder(taxonomy.places)
+        self._tokenizer = jieba.Tokenizer()
+        self._tokenizer.initialize()  # load the dictionary now, not on the first message
+        if userdict is not None and Path(userdict).is_file():
+            self._tokenizer.load_userdict(str(userdict))
+        for w in self._multi:
+            # an explicit frequency: jieba's suggest_freq would cut each word at load time
+            self._tokenizer.add_word(w, freq=20000)
+        self._homophones = self._build_homophones()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], userdict: Path | None = DEFAULT_USERDICT) -> Classifier:
+        """A classifier from a taxonomy dict (as read from TOML)."""
+        return cls(build_taxonomy(config), userdict=userdict)
+
+    @classmethod
+    def from_file(cls, path: Path | str = DEFAULT_TAXONOMY, userdict: Path | None = DEFAULT_USERDICT) -> Classifier:
+        """A classifier from a taxonomy TOML file."""
+        return cls.from_config(load_taxonomy_file(path), userdict=userdict)
+
+    @property
+    def categories(self) -> dict[str, str]:
+        """Category codes with the labels people see, in taxonomy order."""
+        return dict(self.taxonomy.labels)
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Consultation topic codes with their labels."""
+        return dict(self.taxonomy.topic_labels)
+
+    def _build_homophones(self) -> dict[tuple[str, ...], str]:
+        """Toneless pinyin of every evidence word, for the fallback on misspelt messages."""
+        from pypinyin import lazy_pinyin
+
+        table: dict[tuple[str, ...], str] = {}
+        for w, e in self._multi.items():
+            if e.canonical or not (2 <= len(w) <= 4) or not (e.cats or e.problem or e.urgent):
+                continue
+            if not all("\u4e00" <= c <= "\u9fff" for c in w):
+                continue
+            table.setdefault(tuple(lazy_pinyin(w)), w)
+        return table
+
+    # ------------------------------------------------------------------ matching
+    def _scan(self, text: str, tokens: list[str]) -> list[_Match]:
+        """All evidence words in text, longest first, dropping those inside a longer one."""
+        found: list[tuple[int, int, str, Entry]] = []
+        multi, lens = self._multi, self._lens
+        n = len(text)
+        for i in range(n):
+            ls = lens.get(text[i])
+            if ls is None:
+                continue
+            for L in ls:
+                if i + L <= n:
+                    e = multi.get(text[i : i + L])
+                    if e is not None:
+                        found.append((i, i + L, text[i : i + L], e))
+        if self._single:
+            pos = 0
+            for tok in tokens:
+                if len(tok) == 1:
+                    e = self._single.get(tok)
+                    if e is not None:
+                        found.append((pos, pos + 1, tok, e))
+                pos += len(tok)
+        found.sort(key=lambda m: (m[0], m[0] - m[1]))
+        out: list[_Match] = []
+        max_end = -1
+        for s, end, w, e in found:
+            # inside a longer match (电梯 within 电梯坏): its weights are already counted
+            inner = end <= max_end
+            max_end = max(max_end, end)
+            out.append(_Match(s, end, w, e, self._negated(text, s, e), inner))
+        return out
+
+    def _negated(self, text: str, start: int, e: Entry) -> bool:
+        """Whether a negation just before a problem word cancels it (没有漏水, 不漏了)."""
+        if not (e.strong or e.problem or e.urgent) or start == 0:
+            return False
+        if text[start - 1] in _NEGATORS_1:
+            return True
+        return start >= 2 and text[start - 2 : start] in _NEGATORS_2
+
+    def _fix_homophones(self, text: str) -> str | None:
+        """Replace a homophone of a taxonomy word (电悌 for 电梯); None if nothing found."""
+        from pypinyin import lazy_pinyin
+
+        pins = lazy_pinyin(list(text))
+        table = self._homophones
+        fixed = list(text)
+        changed = False
+        i = 0
+        while i < len(text) - 1:
+            for L in (4, 3, 2):
+                word = table.get(tuple(pins[i : i + L])) if i + L <= len(text) else None
+                window = text[i : i + L]
+                # at least one character must already be right, or any chat would match
+                if word and word != window and sum(a == b for a, b in zip(word, window, strict=True)) >= L - 1:
+                    fixed[i : i + L] = list(word)
+                    changed = True
+                    i += L - 1
+                    break
+            i += 1
+        return "".join(fixed) if changed else None
+
+    # ------------------------------------------------------------------ deciding
     def classify(self, text: str) -> Understanding:
-        """Understand one message."""
-        if any(w in text for w in _NONE) and len(text) < 10:
-            return Understanding(intent="none")
-        for code, words in _CATEGORY_WORDS.items():
-            hits = tuple(w for w in words if w in text)
-            if hits:
-                b = _BUILDING.search(text)
-                u = _UNIT.search(text)
-                loc = Location(
-                    building=f"{b.group(1)}号楼" if b else None,
-                    unit=f"{u.group(1)}单元" if u else None,
-                )
+        """Understand one group message."""
+        core = clean(text)
+        bare = _PUNCT.sub("", core).lower()
+        if not bare or bare in self.taxonomy.acks:
+            return Understanding(intent="none", confidence=0.95, keywords=(bare,) if bare else ())
+        tokens = self._tokenizer.lcut(core, HMM=False)
+        matches = self._scan(core, tokens)
+        result = self._decide(core, matches)
+        if result.intent == "none" and not matches_evidence(matches) and _HAS_CJK.search(core):
+            fixed = self._fix_homophones(core)
+            if fixed is not None:
+                matches = self._scan(fixed, self._tokenizer.lcut(fixed, HMM=False))
+                result = self._decide(fixed, matches)
+        return result
+
+    def _decide(self, text: str, matches: list[_Match]) -> Understanding:
+        s = self._settings
+        cat_score: dict[str, float] = {}
+        first_pos: dict[str, int] = {}
+        problem = 0.0
+        urgent_words: list[str] = []
+        topics: list[str] = []
+        cues: dict[str, int] = {}
+        seen: set[str] = set()
+        resolved_at = -1
+        relapse_after = False
+        for m in matches:
+            e = m.entry
+            for kind in e.cues:
+                cues[kind] = cues.get(kind, 0) + 1
+                if kind == "resolved":
+                    resolved_at = max(resolved_at, m.start)
+            if "relapse" in e.cues and resolved_at >= 0 and m.start >= resolved_at:
+                relapse_after = True
+            for t in e.topics:
+                if t not in topics:
+                    topics.append(t)
+            if m.negated:
+                continue
+            if e.urgent:
+                urgent_words.append(e.canonical or m.surface)
+            if m.inner or m.surface in seen:
+                continue  # a word said twice is not twice the evidence
+            seen.add(m.surface)
+            for c, w in e.cats.items():
+                cat_score[c] = cat_score.get(c, 0.0) + w
+                first_pos.setdefault(c, m.start)
+            problem += e.problem
+        # relapse cues said before the fix also count when something is still wrong after it
+        if resolved_at >= 0 and not relapse_after:
+            relapse_after = any("relapse" in m.entry.cues and m.start > resolved_at for m in matches)
+
+        best_cat = None
+        best = 0.0
+        if cat_score:
+            best_cat = max(cat_score, key=lambda c: (cat_score[c], -first_pos[c]))
+            best = cat_score[best_cat]
+        evidence = best + min(problem, _PROBLEM_CAP)
+        urgent = bool(urgent_words)
+        question = "question" in cues or text.rstrip().endswith(_QUESTION_END)
+        report = "report" in cues
+        notice = 2 * cues.get("notice", 0) + cues.get("notice_weak", 0)
+
+        def none(conf: float, *kw: str) -> Understanding:
+            return Understanding(
+                intent="none", confidence=conf, keywords=kw, best_category=best_cat,
+                topic=topics[0] if topics else None,
+            )  # fmt: skip
+
+        if notice >= 2:
+            return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
+        if "ads" in cues and not urgent and problem < 2:
+            return none(0.85, *self._cue_words(matches, ("ads",)))
+        if resolved_at >= 0 and not relapse_after and not urgent:
+            return none(0.85, *self._cue_words(matches, ("resolved",)))
+
+        if topics and (question or problem == 0):
+            if evidence >= s.complaint_threshold and (report or problem >= 2 or urgent):
+                pass  # a report phrased as a question: 电梯坏了找谁修？
+            else:
                 return Understanding(
-                    intent="complaint",
-                    category=code,
-                    urgent=any(w in text for w in _URGENT),
-                    location=loc if loc.text else None,
-                    keywords=hits,
-                    confidence=0.6,
-                    best_category=code,
-                )
-        return Understanding(intent="none")
+                    intent="consult", topic=topics[0], confidence=0.8 if question else 0.65,
+                    keywords=self._cue_words(matches, ("topic",)), best_category=best_cat,
+                )  # fmt: skip
+        elif question and problem == 0 and not report and not urgent:
+            if best_cat is not None:
+                return Understanding(
+                    intent="consult", topic=None, confidence=0.55,
+                    keywords=self._evidence_words(matches, best_cat), best_category=best_cat,
+                )  # fmt: skip
+            return none(0.6)
+
+        if evidence >= s.complaint_threshold or urgent:
+            category = best_cat or ("safety" if urgent and "safety" in cat_score else None)
+            category = category or (
+                "safety" if urgent and "safety" in self.taxonomy.labels else s.default_category
+            )
+            margin = evidence - s.complaint_threshold
+            share = best / sum(cat_score.values()) if cat_score else 0.5
+            conf = min(0.99, 0.55 + 0.06 * margin + 0.2 * share)
+            return Understanding(
+                intent="complaint", category=category, urgent=urgent,
+                location=self._finder.find(text), keywords=self._evidence_words(matches, category),
+                confidence=conf, best_category=category,
+            )  # fmt: skip
+        if evidence >= s.borderline_threshold and "thanks" not in cues:
+            category = best_cat or s.default_category
+            return Understanding(
+                intent="complaint", category=category, borderline=True,
+                location=self._finder.find(text), keywords=self._evidence_words(matches, category),
+                confidence=0.35 + 0.1 * (evidence - s.borderline_threshold), best_category=category,
+            )  # fmt: skip
+        if "thanks" in cues:
+            return none(0.85, *self._cue_words(matches, ("thanks",)))
+        return none(0.6 if matches else 0.7)
+
+    @staticmethod
+    def _evidence_words(matches: list[_Match], category: str | None) -> tuple[str, ...]:
+        out: list[str] = []
+        for m in matches:
+            e = m.entry
+            if m.negated or m.inner:
+                continue
+            if (category in e.cats) or e.problem or e.urgent:
+                w = e.canonical or m.surface
+                if w not in out:
+                    out.append(w)
+        return tuple(out)
+
+    @staticmethod
+    def _cue_words(matches: list[_Match], kinds: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for m in matches:
+            hit = any(k in m.entry.cues for k in kinds) or ("topic" in kinds and m.entry.topics)
+            if hit and m.surface not in out:
+                out.append(m.surface)
+        return tuple(out)
+
+
+def matches_evidence(matches: list[_Match]) -> bool:
+    """Whether any match is category, problem or none-cue evidence (so no homophone fix)."""
+    for m in matches:
+        e = m.entry
+        if e.cats or e.problem or e.urgent or (e.cues - {"question"}):
+            return True
+    return False
 
 
 @lru_cache(maxsize=1)
 def default_classifier() -> Classifier:
-    """The classifier built from the default taxonomy."""
-    return Classifier()
+    """The classifier built from the default taxonomy (config/taxonomy.toml), built once."""
+    return Classifier.from_file(DEFAULT_TAXONOMY)
 
 
 def classify(text: str) -> Understanding:
