@@ -141,7 +141,7 @@ class Classifier:
 
     def _negated(self, text: str, start: int, e: Entry) -> bool:
         """Whether a negation just before a problem word cancels it (没有漏水, 不漏了)."""
-        if not (e.strong or e.problem or e.urgent) or start == 0:
+        if not (e.strong or e.problem or e.urgent or "resolved" in e.cues) or start == 0:
             return False
         if text[start - 1] in _NEGATORS_1:
             return True
@@ -191,26 +191,29 @@ class Classifier:
         cat_score: dict[str, float] = {}
         first_pos: dict[str, int] = {}
         problem = 0.0
+        strong_hit = False
         urgent_words: list[str] = []
         topics: list[str] = []
         cues: dict[str, int] = {}
         seen: set[str] = set()
         resolved_at = -1
-        relapse_after = False
+        problem_spans: list[tuple[int, int]] = []
+        things: list[_Match] = []
+        ask_evidence = 0.0  # what a question is about, from whole words only
         for m in matches:
             e = m.entry
             for kind in e.cues:
-                cues[kind] = cues.get(kind, 0) + 1
                 if kind == "resolved":
+                    if m.negated:
+                        continue  # 不亮了 is not 亮了
                     resolved_at = max(resolved_at, m.start)
-            if "relapse" in e.cues and resolved_at >= 0 and m.start >= resolved_at:
-                relapse_after = True
+                cues[kind] = cues.get(kind, 0) + 1
             for t in e.topics:
                 if t not in topics:
                     topics.append(t)
             if m.negated:
                 continue
-            if e.urgent:
+            if e.urgent and not self._hypothetical(text, m):
                 urgent_words.append(e.canonical or m.surface)
             if m.inner or m.surface in seen:
                 continue  # a word said twice is not twice the evidence
@@ -218,10 +221,25 @@ class Classifier:
             for c, w in e.cats.items():
                 cat_score[c] = cat_score.get(c, 0.0) + w
                 first_pos.setdefault(c, m.start)
+                if len(m.surface) > 1:
+                    ask_evidence = max(ask_evidence, w)
+            if e.strong or e.problem:
+                problem_spans.append((m.start, m.end))
+                strong_hit = strong_hit or e.strong
+            elif e.cats:
+                things.append(m)
             problem += e.problem
-        # relapse cues said before the fix also count when something is still wrong after it
-        if resolved_at >= 0 and not relapse_after:
-            relapse_after = any("relapse" in m.entry.cues and m.start > resolved_at for m in matches)
+        # the thing named right before a problem word is what the problem is about (电梯又坏了)
+        bonus: dict[str, float] = {}
+        for m in things:
+            if any(0 <= ps - m.end <= 6 or 0 <= m.start - pe <= 2 for ps, pe in problem_spans):
+                for c in m.entry.cats:
+                    bonus[c] = s.proximity_bonus
+        for c, b in bonus.items():
+            cat_score[c] += b
+        relapse = resolved_at >= 0 and any(
+            "relapse" in m.entry.cues and m.start > resolved_at for m in matches
+        )
 
         best_cat = None
         best = 0.0
@@ -229,10 +247,12 @@ class Classifier:
             best_cat = max(cat_score, key=lambda c: (cat_score[c], -first_pos[c]))
             best = cat_score[best_cat]
         evidence = best + min(problem, _PROBLEM_CAP)
+        has_problem = strong_hit or problem >= 0.5
         urgent = bool(urgent_words)
         question = "question" in cues or text.rstrip().endswith(_QUESTION_END)
         report = "report" in cues
         notice = 2 * cues.get("notice", 0) + cues.get("notice_weak", 0)
+        ads = 2 * cues.get("ads", 0) + cues.get("ads_weak", 0)
 
         def none(conf: float, *kw: str) -> Understanding:
             return Understanding(
@@ -242,32 +262,33 @@ class Classifier:
 
         if notice >= 2:
             return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
-        if "ads" in cues and not urgent and problem < 2:
-            return none(0.85, *self._cue_words(matches, ("ads",)))
-        if resolved_at >= 0 and not relapse_after and not urgent:
+        if not urgent and (ads >= 3 or (ads >= 2 and not strong_hit and problem < 2)):
+            return none(0.85, *self._cue_words(matches, ("ads", "ads_weak")))
+        if resolved_at >= 0 and not relapse and not urgent:
             return none(0.85, *self._cue_words(matches, ("resolved",)))
 
-        if topics and (question or problem == 0):
-            if evidence >= s.complaint_threshold and (report or problem >= 2 or urgent):
-                pass  # a report phrased as a question: 电梯坏了找谁修？
-            else:
+        if topics and question:
+            if not (evidence >= s.complaint_threshold and (report or problem >= 2 or urgent)):
                 return Understanding(
-                    intent="consult", topic=topics[0], confidence=0.8 if question else 0.65,
+                    intent="consult", topic=topics[0], confidence=0.8,
                     keywords=self._cue_words(matches, ("topic",)), best_category=best_cat,
                 )  # fmt: skip
-        elif question and problem == 0 and not report and not urgent:
-            if best_cat is not None:
+            # otherwise a report phrased as a question: 电梯坏了找谁修？
+        elif question and not has_problem and not urgent:
+            if ask_evidence >= 1.0:
                 return Understanding(
                     intent="consult", topic=None, confidence=0.55,
                     keywords=self._evidence_words(matches, best_cat), best_category=best_cat,
                 )  # fmt: skip
             return none(0.6)
 
-        if evidence >= s.complaint_threshold or urgent:
-            category = best_cat or ("safety" if urgent and "safety" in cat_score else None)
-            category = category or (
-                "safety" if urgent and "safety" in self.taxonomy.labels else s.default_category
-            )
+        if "thanks" in cues and not urgent and not strong_hit and problem < 2:
+            return none(0.8, *self._cue_words(matches, ("thanks",)))
+        if urgent or (has_problem and evidence >= s.complaint_threshold):
+            category = best_cat
+            if category is None:
+                category = "safety" if urgent and "safety" in self.taxonomy.labels else None
+            category = category or s.default_category
             margin = evidence - s.complaint_threshold
             share = best / sum(cat_score.values()) if cat_score else 0.5
             conf = min(0.99, 0.55 + 0.06 * margin + 0.2 * share)
@@ -276,16 +297,22 @@ class Classifier:
                 location=self._finder.find(text), keywords=self._evidence_words(matches, category),
                 confidence=conf, best_category=category,
             )  # fmt: skip
-        if evidence >= s.borderline_threshold and "thanks" not in cues:
+        if has_problem and evidence >= s.borderline_threshold:
             category = best_cat or s.default_category
             return Understanding(
                 intent="complaint", category=category, borderline=True,
                 location=self._finder.find(text), keywords=self._evidence_words(matches, category),
                 confidence=0.35 + 0.1 * (evidence - s.borderline_threshold), best_category=category,
             )  # fmt: skip
-        if "thanks" in cues:
-            return none(0.85, *self._cue_words(matches, ("thanks",)))
         return none(0.6 if matches else 0.7)
+
+    def _hypothetical(self, text: str, m: _Match) -> bool:
+        """Whether an urgent word is only feared (万一着火, 着火就完了), not happening."""
+        before = text[max(0, m.start - 4) : m.start]
+        after = text[m.end : m.end + 5]
+        return any(h in before for h in self.taxonomy.hypothetical_before) or any(
+            h in after for h in self.taxonomy.hypothetical_after
+        )
 
     @staticmethod
     def _evidence_words(matches: list[_Match], category: str | None) -> tuple[str, ...]:

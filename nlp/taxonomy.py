@@ -13,7 +13,7 @@ DEFAULT_USERDICT = Path(__file__).resolve().parent.parent / "config" / "nlp_user
 
 # what kinds of cue a surface string can carry besides category evidence
 CUE_KINDS = (
-    "question", "thanks", "notice", "notice_weak", "ads", "resolved", "relapse", "report",
+    "question", "thanks", "notice", "notice_weak", "ads", "ads_weak", "resolved", "relapse", "report",
 )  # fmt: skip
 
 
@@ -42,6 +42,7 @@ class Settings:
     word_weight: float = 1.0
     complaint_threshold: float = 2.5
     borderline_threshold: float = 1.5
+    proximity_bonus: float = 1.0
     negation_window: int = 2
     default_category: str = "service"
 
@@ -57,6 +58,8 @@ class Taxonomy:
     acks: frozenset[str]
     places: tuple[str, ...]
     typos: dict[str, str]
+    hypothetical_before: tuple[str, ...] = ()
+    hypothetical_after: tuple[str, ...] = ()
 
 
 def _str_list(raw: Any, where: str) -> list[str]:
@@ -139,7 +142,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
                 entries[w].topics.append(code)
 
     none = config.get("none", {})
-    for kind in ("thanks", "notice", "notice_weak", "ads", "resolved", "relapse", "report"):
+    for kind in ("thanks", "notice", "notice_weak", "ads", "ads_weak", "resolved", "relapse", "report"):
         for w in _str_list(none.get(kind), f"none.{kind}"):
             entry(w).cues.add(kind)
     acks = frozenset(w.lower() for w in _str_list(none.get("acks"), "none.acks"))
@@ -149,7 +152,12 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
     _add_typo_variants(entries, typos)
 
     places = tuple(_str_list((config.get("places") or {}).get("words"), "places.words"))
-    return Taxonomy(settings, labels, topic_labels, entries, acks, places, typos)
+    urgent = config.get("urgent", {})
+    return Taxonomy(
+        settings, labels, topic_labels, entries, acks, places, typos,
+        hypothetical_before=tuple(_str_list(urgent.get("hypothetical_before"), "urgent.hypothetical_before")),
+        hypothetical_after=tuple(_str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")),
+    )  # fmt: skip
 
 
 def _add_typo_variants(entries: dict[str, Entry], typos: Mapping[str, str]) -> None:
