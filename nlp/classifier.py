@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -65,9 +64,10 @@ class Classifier:
         self._multi = {w: e for w, e in entries.items() if len(w) > 1}
         # only words that say something is wrong (or fixed) can be cancelled by 不/没有
         self._negatable = {
-            id(e) for e in entries.values()
+            id(e)
+            for e in entries.values()
             if e.strong or e.problem or e.urgent or "resolved" in e.cues
-        }  # fmt: skip
+        }
         self._finder = LocationFinder(taxonomy.places)
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()  # load the dictionary now, not on the first message
@@ -80,12 +80,16 @@ class Classifier:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], userdict: Path | None = DEFAULT_USERDICT) -> Classifier:
+    def from_config(
+        cls, config: Mapping[str, Any], userdict: Path | None = DEFAULT_USERDICT
+    ) -> Classifier:
         """A classifier from a taxonomy dict (as read from TOML)."""
         return cls(build_taxonomy(config), userdict=userdict)
 
     @classmethod
-    def from_file(cls, path: Path | str = DEFAULT_TAXONOMY, userdict: Path | None = DEFAULT_USERDICT) -> Classifier:
+    def from_file(
+        cls, path: Path | str = DEFAULT_TAXONOMY, userdict: Path | None = DEFAULT_USERDICT
+    ) -> Classifier:
         """A classifier from a taxonomy TOML file."""
         return cls.from_config(load_taxonomy_file(path), userdict=userdict)
 
@@ -181,7 +185,11 @@ class Classifier:
                 word = table.get(tuple(pins[i : i + L])) if i + L <= len(text) else None
                 window = text[i : i + L]
                 # at least one character must already be right, or any chat would match
-                if word and word != window and sum(a == b for a, b in zip(word, window, strict=True)) >= L - 1:
+                if (
+                    word
+                    and word != window
+                    and sum(a == b for a, b in zip(word, window, strict=True)) >= L - 1
+                ):
                     fixed[i : i + L] = list(word)
                     changed = True
                     i += L - 1
@@ -275,9 +283,12 @@ class Classifier:
 
         def none(conf: float, *kw: str) -> Understanding:
             return Understanding(
-                intent="none", confidence=conf, keywords=kw, best_category=best_cat,
+                intent="none",
+                confidence=conf,
+                keywords=kw,
+                best_category=best_cat,
                 topic=topics[0] if topics else None,
-            )  # fmt: skip
+            )
 
         if notice >= 2:
             return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
@@ -289,16 +300,22 @@ class Classifier:
         if topics and question:
             if not (evidence >= s.complaint_threshold and (report or problem >= 2 or urgent)):
                 return Understanding(
-                    intent="consult", topic=topics[0], confidence=0.8,
-                    keywords=self._cue_words(matches, ("topic",)), best_category=best_cat,
-                )  # fmt: skip
+                    intent="consult",
+                    topic=topics[0],
+                    confidence=0.8,
+                    keywords=self._cue_words(matches, ("topic",)),
+                    best_category=best_cat,
+                )
             # otherwise a report phrased as a question: 电梯坏了找谁修？
         elif question and not has_problem and not urgent:
             if ask_evidence >= 1.0:
                 return Understanding(
-                    intent="consult", topic=None, confidence=0.55,
-                    keywords=self._evidence_words(matches, best_cat), best_category=best_cat,
-                )  # fmt: skip
+                    intent="consult",
+                    topic=None,
+                    confidence=0.55,
+                    keywords=self._evidence_words(matches, best_cat),
+                    best_category=best_cat,
+                )
             return none(0.6)
 
         if "thanks" in cues and not urgent and not strong_hit and problem < 2:
@@ -312,17 +329,25 @@ class Classifier:
             share = best / sum(cat_score.values()) if cat_score else 0.5
             conf = min(0.99, 0.55 + 0.06 * margin + 0.2 * share)
             return Understanding(
-                intent="complaint", category=category, urgent=urgent,
-                location=self._finder.find(text), keywords=self._evidence_words(matches, category),
-                confidence=conf, best_category=category,
-            )  # fmt: skip
+                intent="complaint",
+                category=category,
+                urgent=urgent,
+                location=self._finder.find(text),
+                keywords=self._evidence_words(matches, category),
+                confidence=conf,
+                best_category=category,
+            )
         if has_problem and evidence >= s.borderline_threshold:
             category = best_cat or s.default_category
             return Understanding(
-                intent="complaint", category=category, borderline=True,
-                location=self._finder.find(text), keywords=self._evidence_words(matches, category),
-                confidence=0.35 + 0.1 * (evidence - s.borderline_threshold), best_category=category,
-            )  # fmt: skip
+                intent="complaint",
+                category=category,
+                borderline=True,
+                location=self._finder.find(text),
+                keywords=self._evidence_words(matches, category),
+                confidence=0.35 + 0.1 * (evidence - s.borderline_threshold),
+                best_category=category,
+            )
         return none(0.6 if matches else 0.7)
 
     def _hypothetical(self, text: str, m: _Match) -> bool:

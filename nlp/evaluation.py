@@ -52,7 +52,9 @@ def load_corpus(path: Path | str) -> list[Labelled]:
             try:
                 d = json.loads(line)
                 out.append(
-                    Labelled(str(d["text"]), str(d["intent"]), d.get("category"), bool(d.get("urgent")))
+                    Labelled(
+                        str(d["text"]), str(d["intent"]), d.get("category"), bool(d.get("urgent"))
+                    )
                 )
             except (ValueError, KeyError) as exc:
                 raise ValueError(f"{path}:{n}: {exc}") from exc
@@ -147,7 +149,9 @@ def evaluate(
         g = _label(gold_i, gold_c)
         p = _label(pred_i, u.category) + ("?" if u.borderline else "")
         rep.confusion.setdefault(g, Counter())[p] += 1
-        wrong = (gold_i == "complaint") != ticketed(u) or gold_i != pred_i or item.urgent != u.urgent
+        wrong = (
+            (gold_i == "complaint") != ticketed(u) or gold_i != pred_i or item.urgent != u.urgent
+        )
         if wrong or (gold_i == "complaint" and u.category != item.category):
             rep.errors.append((item, u))
     rep.intent = {k: prf(*v) for k, v in i_counts.items()}

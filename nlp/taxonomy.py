@@ -13,8 +13,16 @@ DEFAULT_USERDICT = Path(__file__).resolve().parent.parent / "config" / "nlp_user
 
 # what kinds of cue a surface string can carry besides category evidence
 CUE_KINDS = (
-    "question", "thanks", "notice", "notice_weak", "ads", "ads_weak", "resolved", "relapse", "report",
-)  # fmt: skip
+    "question",
+    "thanks",
+    "notice",
+    "notice_weak",
+    "ads",
+    "ads_weak",
+    "resolved",
+    "relapse",
+    "report",
+)
 
 
 class TaxonomyError(ValueError):
@@ -142,7 +150,16 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
                 entries[w].topics.append(code)
 
     none = config.get("none", {})
-    for kind in ("thanks", "notice", "notice_weak", "ads", "ads_weak", "resolved", "relapse", "report"):
+    for kind in (
+        "thanks",
+        "notice",
+        "notice_weak",
+        "ads",
+        "ads_weak",
+        "resolved",
+        "relapse",
+        "report",
+    ):
         for w in _str_list(none.get(kind), f"none.{kind}"):
             entry(w).cues.add(kind)
     acks = frozenset(w.lower() for w in _str_list(none.get("acks"), "none.acks"))
@@ -154,10 +171,20 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
     places = tuple(_str_list((config.get("places") or {}).get("words"), "places.words"))
     urgent = config.get("urgent", {})
     return Taxonomy(
-        settings, labels, topic_labels, entries, acks, places, typos,
-        hypothetical_before=tuple(_str_list(urgent.get("hypothetical_before"), "urgent.hypothetical_before")),
-        hypothetical_after=tuple(_str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")),
-    )  # fmt: skip
+        settings,
+        labels,
+        topic_labels,
+        entries,
+        acks,
+        places,
+        typos,
+        hypothetical_before=tuple(
+            _str_list(urgent.get("hypothetical_before"), "urgent.hypothetical_before")
+        ),
+        hypothetical_after=tuple(
+            _str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")
+        ),
+    )
 
 
 def _add_typo_variants(entries: dict[str, Entry], typos: Mapping[str, str]) -> None:
@@ -169,15 +196,25 @@ def _add_typo_variants(entries: dict[str, Entry], typos: Mapping[str, str]) -> N
                 if variant not in entries:
                     e = entries[surface]
                     entries[variant] = Entry(
-                        cats=dict(e.cats), strong=e.strong, problem=e.problem, urgent=e.urgent,
-                        topics=list(e.topics), cues=set(e.cues), canonical=surface,
-                    )  # fmt: skip
+                        cats=dict(e.cats),
+                        strong=e.strong,
+                        problem=e.problem,
+                        urgent=e.urgent,
+                        topics=list(e.topics),
+                        cues=set(e.cues),
+                        canonical=surface,
+                    )
     for wrong, right in typos.items():
         if wrong not in entries and right not in entries:
             continue
         if wrong not in entries:
             e = entries[right]
             entries[wrong] = Entry(
-                cats=dict(e.cats), strong=e.strong, problem=e.problem, urgent=e.urgent,
-                topics=list(e.topics), cues=set(e.cues), canonical=right,
-            )  # fmt: skip
+                cats=dict(e.cats),
+                strong=e.strong,
+                problem=e.problem,
+                urgent=e.urgent,
+                topics=list(e.topics),
+                cues=set(e.cues),
+                canonical=right,
+            )
