@@ -72,7 +72,9 @@ class Classifier:
         self._tokenizer = jieba.Tokenizer()
         self._tokenizer.initialize()  # load the dictionary now, not on the first message
         if userdict is not None and Path(userdict).is_file():
-            self._tokenizer.load_userdict(str(userdict))
+            # jieba leaves a path it opened unclosed; hand it a file we close ourselves
+            with open(userdict, "rb") as f:
+                self._tokenizer.load_userdict(f)
         for w in self._multi:
             # an explicit frequency: jieba's suggest_freq would cut each word at load time
             self._tokenizer.add_word(w, freq=20000)
@@ -219,6 +221,7 @@ class Classifier:
         first_pos: dict[str, int] = {}
         problem = 0.0
         strong_hit = False
+        strong_cats: dict[str, bool] = {}
         urgent_words: list[str] = []
         topics: list[str] = []
         cues: dict[str, int] = {}
@@ -252,7 +255,10 @@ class Classifier:
                     ask_evidence = max(ask_evidence, w)
             if e.strong or e.problem:
                 problem_spans.append((m.start, m.end))
-                strong_hit = strong_hit or e.strong
+                if e.strong:
+                    strong_hit = True
+                    for c in e.cats:
+                        strong_cats[c] = True
             elif e.cats:
                 things.append(m)
             problem += e.problem
@@ -271,7 +277,17 @@ class Classifier:
         best_cat = None
         best = 0.0
         if cat_score:
-            best_cat = max(cat_score, key=lambda c: (cat_score[c], -first_pos[c]))
+            ranked = sorted(cat_score, key=lambda c: (-cat_score[c], first_pos[c]))
+            best_cat = ranked[0]
+            # "nobody came to fix the lift" is about the lift: a secondary category (service)
+            # yields to a concrete problem named with enough weight
+            if best_cat in s.secondary and len(ranked) > 1:
+                runner = ranked[1]
+                if (
+                    strong_cats.get(runner)
+                    and cat_score[runner] >= s.secondary_ratio * cat_score[best_cat]
+                ):
+                    best_cat = runner
             best = cat_score[best_cat]
         evidence = best + min(problem, _PROBLEM_CAP)
         has_problem = strong_hit or problem >= 0.5

@@ -51,6 +51,9 @@ class Settings:
     complaint_threshold: float = 2.5
     borderline_threshold: float = 1.5
     proximity_bonus: float = 1.0
+    # categories that yield to a concrete problem named alongside them
+    secondary: tuple[str, ...] = ("service",)
+    secondary_ratio: float = 0.6
     negation_window: int = 2
     default_category: str = "service"
 
@@ -101,6 +104,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
     """Turn a taxonomy dict (as read from TOML) into lookup tables; raise TaxonomyError."""
     s_raw = config.get("settings", {})
     settings = Settings(**{k: v for k, v in s_raw.items() if k in Settings.__slots__})
+    settings.secondary = tuple(settings.secondary)
     entries: dict[str, Entry] = {}
 
     def entry(word: str) -> Entry:
