@@ -179,6 +179,7 @@ class Classifier:
 
         pins = lazy_pinyin(list(text))
         table = self._homophones
+        freq = self._tokenizer.FREQ
         fixed = list(text)
         changed = False
         i = 0
@@ -186,11 +187,13 @@ class Classifier:
             for L in (4, 3, 2):
                 word = table.get(tuple(pins[i : i + L])) if i + L <= len(text) else None
                 window = text[i : i + L]
-                # at least one character must already be right, or any chat would match
+                # at least one character must already be right, or any chat would match; and
+                # a real word (可以) is not a misspelling of its homophone (可疑)
                 if (
                     word
                     and word != window
                     and sum(a == b for a, b in zip(word, window, strict=True)) >= L - 1
+                    and not freq.get(window)
                 ):
                     fixed[i : i + L] = list(word)
                     changed = True
@@ -263,6 +266,18 @@ class Classifier:
                 things.append(m)
             problem += e.problem
         # the thing named right before a problem word is what the problem is about (电梯又坏了)
+        # a thing and a state close together (燃气…漏, 电梯…关人) are an emergency even when
+        # neither word is one on its own; only looked for when something is already wrong
+        if (strong_hit or problem) and self.taxonomy.combos:
+            for combo in self.taxonomy.combos:
+                hit = combo.pattern.search(text)
+                if hit and not self._hypothetical_span(text, hit.start(), hit.end()):
+                    urgent_words.append(hit[0])
+                    strong_hit = True
+                    if combo.category:
+                        cat_score[combo.category] = cat_score.get(combo.category, 0.0) + 3.0
+                        first_pos.setdefault(combo.category, hit.start())
+                        strong_cats[combo.category] = True
         bonus: dict[str, float] = {}
         for m in things:
             if any(0 <= ps - m.end <= 6 or 0 <= m.start - pe <= 2 for ps, pe in problem_spans):
@@ -306,7 +321,7 @@ class Classifier:
                 topic=topics[0] if topics else None,
             )
 
-        if notice >= 2:
+        if notice >= 2 and not (urgent and notice < 4):
             return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
         if not urgent and (ads >= 3 or (ads >= 2 and not strong_hit and problem < 2)):
             return none(0.85, *self._cue_words(matches, ("ads", "ads_weak")))
@@ -314,7 +329,9 @@ class Classifier:
             return none(0.85, *self._cue_words(matches, ("resolved",)))
 
         if topics and question:
-            if not (evidence >= s.complaint_threshold and (report or problem >= 2 or urgent)):
+            reported = report or problem >= 2 or urgent
+            reported = reported or (strong_hit and evidence >= s.complaint_threshold + 1.5)
+            if not (evidence >= s.complaint_threshold and reported):
                 return Understanding(
                     intent="consult",
                     topic=topics[0],
@@ -349,7 +366,7 @@ class Classifier:
                 category=category,
                 urgent=urgent,
                 location=self._finder.find(text),
-                keywords=self._evidence_words(matches, category),
+                keywords=self._evidence_words(matches, category, urgent_words),
                 confidence=conf,
                 best_category=category,
             )
@@ -368,14 +385,20 @@ class Classifier:
 
     def _hypothetical(self, text: str, m: _Match) -> bool:
         """Whether an urgent word is only feared (万一着火, 着火就完了), not happening."""
-        before = text[max(0, m.start - 4) : m.start]
-        after = text[m.end : m.end + 5]
+        return self._hypothetical_span(text, m.start, m.end)
+
+    def _hypothetical_span(self, text: str, start: int, end: int) -> bool:
+        """Whether text[start:end] is only feared, judged by the words just around it."""
+        before = text[max(0, start - 4) : start]
+        after = text[end : end + 5]
         return any(h in before for h in self.taxonomy.hypothetical_before) or any(
             h in after for h in self.taxonomy.hypothetical_after
         )
 
     @staticmethod
-    def _evidence_words(matches: list[_Match], category: str | None) -> tuple[str, ...]:
+    def _evidence_words(
+        matches: list[_Match], category: str | None, extra: list[str] | None = None
+    ) -> tuple[str, ...]:
         out: list[str] = []
         for m in matches:
             e = m.entry
@@ -385,6 +408,9 @@ class Classifier:
                 w = e.canonical or m.surface
                 if w not in out:
                     out.append(w)
+        for w in extra or ():
+            if w not in out:
+                out.append(w)
         return tuple(out)
 
     @staticmethod

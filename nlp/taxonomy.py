@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,14 @@ class Entry:
     canonical: str = ""  # the word meant, when this surface is a typo variant
 
 
+@dataclass(frozen=True, slots=True)
+class Combo:
+    """A thing and a state near each other that together are an emergency (燃气 … 漏)."""
+
+    category: str | None
+    pattern: re.Pattern[str]
+
+
 @dataclass(slots=True)
 class Settings:
     """Numeric knobs of the decision."""
@@ -71,6 +80,7 @@ class Taxonomy:
     typos: dict[str, str]
     hypothetical_before: tuple[str, ...] = ()
     hypothetical_after: tuple[str, ...] = ()
+    combos: tuple[Combo, ...] = ()
 
 
 def _str_list(raw: Any, where: str) -> list[str]:
@@ -121,8 +131,10 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
         weights = _weights(spec.get("weights"), f"categories.{code}.weights")
         for w in _str_list(spec.get("strong"), f"categories.{code}.strong"):
             e = entry(w)
-            e.cats[code] = max(e.cats.get(code, 0.0), weights.get(w, settings.strong_weight))
-            e.strong = True
+            wt = weights.get(w, settings.strong_weight)
+            e.cats[code] = max(e.cats.get(code, 0.0), wt)
+            # a "strong" word weighted down below a possible complaint only names a thing
+            e.strong = e.strong or wt >= settings.borderline_threshold
         for w in _str_list(spec.get("words"), f"categories.{code}.words"):
             e = entry(w)
             e.cats[code] = max(e.cats.get(code, 0.0), weights.get(w, settings.word_weight))
@@ -174,6 +186,21 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
 
     places = tuple(_str_list((config.get("places") or {}).get("words"), "places.words"))
     urgent = config.get("urgent", {})
+    combos: list[Combo] = []
+    for n, spec in enumerate(urgent.get("combos") or []):
+        where = f"urgent.combos[{n}]"
+        things = _str_list(spec.get("things"), f"{where}.things")
+        states = _str_list(spec.get("states"), f"{where}.states")
+        window = int(spec.get("window", 8))
+        category = spec.get("category")
+        if category is not None and category not in labels:
+            raise TaxonomyError(f"{where}.category {category!r} is not a category")
+        if not things or not states:
+            raise TaxonomyError(f"{where} needs things and states")
+        t = "|".join(map(re.escape, sorted(things, key=len, reverse=True)))
+        st = "|".join(map(re.escape, sorted(states, key=len, reverse=True)))
+        pattern = re.compile(rf"(?:{t})[^，。！？,.!?；;]{{0,{window}}}?(?:{st})")
+        combos.append(Combo(category, pattern))
     return Taxonomy(
         settings,
         labels,
@@ -188,6 +215,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
         hypothetical_after=tuple(
             _str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")
         ),
+        combos=tuple(combos),
     )
 
 
