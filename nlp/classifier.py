@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jieba
+from pypinyin import pinyin_dict
 
 from nlp.location import LocationFinder
 from nlp.normalise import clean
@@ -28,6 +30,23 @@ jieba.setLogLevel(logging.WARNING)
 
 _PUNCT = re.compile(r"[\s,.!?;:~…、，。！？；：～'\"“”‘’()（）\[\]【】<>《》\-—_=+*/\\|·]+")
 _HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
+_TONE_MARKS = re.compile(r"[\u0300-\u036f]")
+_PINYIN_TABLE: dict[int, str] = pinyin_dict.pinyin_dict
+# memo of a pure function over at most the ~40k characters pypinyin knows (not a result cache)
+_TONELESS: dict[str, str] = {}
+
+
+def _toneless(char: str) -> str:
+    """The first toneless reading of a Chinese character ("" for anything else): 梯 -> ti."""
+    got = _TONELESS.get(char)
+    if got is None:
+        raw = _PINYIN_TABLE.get(ord(char), "")
+        first = raw.split(",", 1)[0]
+        got = _TONE_MARKS.sub("", unicodedata.normalize("NFD", first)) if first else ""
+        _TONELESS[char] = got
+    return got
+
+
 _NEGATORS_1 = frozenset("不没未无别")
 _NEGATORS_2 = frozenset({"没有", "并不", "从不", "不再", "不会", "不是", "不用", "无需"})
 # question particles at the end of a message count even when no cue word matched
@@ -107,15 +126,13 @@ class Classifier:
 
     def _build_homophones(self) -> dict[tuple[str, ...], str]:
         """Toneless pinyin of every evidence word, for the fallback on misspelt messages."""
-        from pypinyin import lazy_pinyin
-
         table: dict[tuple[str, ...], str] = {}
         for w, e in self._multi.items():
             if e.canonical or not (2 <= len(w) <= 4) or not (e.cats or e.problem or e.urgent):
                 continue
-            if not all("\u4e00" <= c <= "\u9fff" for c in w):
-                continue
-            table.setdefault(tuple(lazy_pinyin(w)), w)
+            key = tuple(_toneless(c) for c in w)
+            if all(key):
+                table.setdefault(key, w)
         return table
 
     # ------------------------------------------------------------------ matching
@@ -175,25 +192,36 @@ class Classifier:
 
     def _fix_homophones(self, text: str) -> str | None:
         """Replace a homophone of a taxonomy word (电悌 for 电梯); None if nothing found."""
-        from pypinyin import lazy_pinyin
-
-        pins = lazy_pinyin(list(text))
+        pins = [_toneless(c) for c in text]
         table = self._homophones
         freq = self._tokenizer.FREQ
         fixed = list(text)
         changed = False
+        n = len(text)
         i = 0
-        while i < len(text) - 1:
+        while i < n - 1:
+            if not pins[i]:
+                i += 1
+                continue
             for L in (4, 3, 2):
-                word = table.get(tuple(pins[i : i + L])) if i + L <= len(text) else None
+                if i + L > n:
+                    continue
+                word = table.get(tuple(pins[i : i + L]))
+                if word is None:
+                    continue
                 window = text[i : i + L]
-                # at least one character must already be right, or any chat would match; and
-                # a real word (可以) is not a misspelling of its homophone (可疑)
+                same = sum(a == b for a, b in zip(word, window, strict=True))
+                # one character must already be right (or the window is no word at all), or
+                # any chat would match; a real word (可以) is no misspelling of 可疑
+                # nor may it cut through a word of its neighbours (大家注意 has no 夹住)
+                crosses = (i > 0 and freq.get(text[i - 1 : i + 1])) or (
+                    i + L < n and freq.get(text[i + L - 1 : i + L + 1])
+                )
                 if (
-                    word
-                    and word != window
-                    and sum(a == b for a, b in zip(word, window, strict=True)) >= L - 1
-                    and not freq.get(window)
+                    word != window
+                    and window not in freq
+                    and not crosses
+                    and (same >= L - 1 or L == 2)
                 ):
                     fixed[i : i + L] = list(word)
                     changed = True
@@ -211,11 +239,27 @@ class Classifier:
             return Understanding(intent="none", confidence=0.95, keywords=(bare,) if bare else ())
         matches = self._scan(core)
         result = self._decide(core, matches)
-        if result.intent == "none" and not matches_evidence(matches) and _HAS_CJK.search(core):
+        # misspelt words (电题, 然气) only when the message is not already a clear complaint
+        # (a none decided by a cue such as 收到/【通知】 is sure: confidence >= 0.8)
+        if result.intent == "complaint":
+            named = any(len(m.surface) > 1 and m.entry.cats and not m.negated for m in matches)
+            unsure = result.borderline or result.confidence < 0.75 or not named
+        else:
+            unsure = result.confidence < 0.8
+        if unsure and _HAS_CJK.search(core):
             fixed = self._fix_homophones(core)
             if fixed is not None:
-                matches = self._scan(fixed)
-                result = self._decide(fixed, matches)
+                second = self._decide(fixed, self._scan(fixed))
+                if (
+                    second.intent == "complaint"
+                    and not second.borderline
+                    and (
+                        result.intent != "complaint"
+                        or result.borderline
+                        or second.confidence > result.confidence
+                    )
+                ):
+                    return second
         return result
 
     def _decide(self, text: str, matches: list[_Match]) -> Understanding:
