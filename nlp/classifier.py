@@ -349,6 +349,8 @@ class Classifier:
                     best_cat = runner
             best = cat_score[best_cat]
         evidence = best + min(problem, _PROBLEM_CAP)
+        if best_cat is None and problem and self.taxonomy.char_hints:
+            best_cat = self._hinted_category(text)
         has_problem = strong_hit or problem >= 0.5
         urgent = bool(urgent_words)
         question = "question" in cues or text.rstrip().endswith(_QUESTION_END)
@@ -426,6 +428,16 @@ class Classifier:
                 best_category=category,
             )
         return none(0.6 if matches else 0.7)
+
+    def _hinted_category(self, text: str) -> str | None:
+        """The category its characters lean to, for a problem no word placed (杆子歪了)."""
+        hints = self.taxonomy.char_hints
+        votes: dict[str, int] = {}
+        for c in text:
+            code = hints.get(c)
+            if code is not None:
+                votes[code] = votes.get(code, 0) + 1
+        return max(votes, key=lambda k: votes[k]) if votes else None
 
     def _hypothetical(self, text: str, m: _Match) -> bool:
         """Whether an urgent word is only feared (万一着火, 着火就完了), not happening."""

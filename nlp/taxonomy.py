@@ -81,6 +81,7 @@ class Taxonomy:
     hypothetical_before: tuple[str, ...] = ()
     hypothetical_after: tuple[str, ...] = ()
     combos: tuple[Combo, ...] = ()
+    char_hints: dict[str, str] = field(default_factory=dict)  # character -> category
 
 
 def _str_list(raw: Any, where: str) -> list[str]:
@@ -133,8 +134,8 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
             e = entry(w)
             wt = weights.get(w, settings.strong_weight)
             e.cats[code] = max(e.cats.get(code, 0.0), wt)
-            # a "strong" word weighted down below a possible complaint only names a thing
-            e.strong = e.strong or wt >= settings.borderline_threshold
+            # a "strong" word weighted below 1 only names a thing
+            e.strong = e.strong or wt >= 1.0
         for w in _str_list(spec.get("words"), f"categories.{code}.words"):
             e = entry(w)
             e.cats[code] = max(e.cats.get(code, 0.0), weights.get(w, settings.word_weight))
@@ -216,6 +217,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
             _str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")
         ),
         combos=tuple(combos),
+        char_hints=_char_hints(config.get("char_hints") or {}, labels),
     )
 
 
@@ -250,3 +252,16 @@ def _add_typo_variants(entries: dict[str, Entry], typos: Mapping[str, str]) -> N
                 cues=set(e.cues),
                 canonical=right,
             )
+
+
+def _char_hints(raw: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, str]:
+    """Character -> category from [char_hints]; a character listed twice keeps its first."""
+    out: dict[str, str] = {}
+    for code, chars in raw.items():
+        if code not in labels:
+            raise TaxonomyError(f"char_hints.{code} is not a category")
+        if not isinstance(chars, str):
+            raise TaxonomyError(f"char_hints.{code} must be a string of characters")
+        for c in chars:
+            out.setdefault(c, code)
+    return out
