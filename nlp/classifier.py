@@ -349,8 +349,6 @@ class Classifier:
                     best_cat = runner
             best = cat_score[best_cat]
         evidence = best + min(problem, _PROBLEM_CAP)
-        if best_cat is None and problem and self.taxonomy.char_hints:
-            best_cat = self._hinted_category(text)
         has_problem = strong_hit or problem >= 0.5
         urgent = bool(urgent_words)
         question = "question" in cues or text.rstrip().endswith(_QUESTION_END)
@@ -400,7 +398,7 @@ class Classifier:
         if "thanks" in cues and not urgent and not strong_hit and problem < 2:
             return none(0.8, *self._cue_words(matches, ("thanks",)))
         if urgent or (has_problem and evidence >= s.complaint_threshold):
-            category = best_cat
+            category = best_cat or self._hinted_category(text)
             if category is None:
                 category = "safety" if urgent and "safety" in self.taxonomy.labels else None
             category = category or s.default_category
@@ -417,7 +415,7 @@ class Classifier:
                 best_category=category,
             )
         if has_problem and evidence >= s.borderline_threshold:
-            category = best_cat or s.default_category
+            category = best_cat or self._hinted_category(text) or s.default_category
             return Understanding(
                 intent="complaint",
                 category=category,
