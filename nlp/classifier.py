@@ -311,11 +311,11 @@ class Classifier:
             problem += e.problem
         # the thing named right before a problem word is what the problem is about (电梯又坏了)
         # a thing and a state close together (燃气…漏, 电梯…关人) are an emergency even when
-        # neither word is one on its own; only looked for when something is already wrong
-        if (strong_hit or problem) and self.taxonomy.combos:
+        # neither word is one on its own
+        if self.taxonomy.combos:
             for combo in self.taxonomy.combos:
                 hit = combo.pattern.search(text)
-                if hit and not self._hypothetical_span(text, hit.start(), hit.end()):
+                if hit and not self._hypothetical_combo(text, hit.start(), hit.end()):
                     urgent_words.append(hit[0])
                     strong_hit = True
                     if combo.category:
@@ -365,7 +365,7 @@ class Classifier:
                 topic=topics[0] if topics else None,
             )
 
-        if notice >= 2 and not (urgent and notice < 4):
+        if notice >= 2 and not (urgent and notice < 3):
             return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
         if not urgent and (ads >= 3 or (ads >= 2 and not strong_hit and problem < 2)):
             return none(0.85, *self._cue_words(matches, ("ads", "ads_weak")))
@@ -441,13 +441,21 @@ class Classifier:
         """Whether an urgent word is only feared (万一着火, 着火就完了), not happening."""
         return self._hypothetical_span(text, m.start, m.end)
 
+    def _hypothetical_combo(self, text: str, start: int, end: int) -> bool:
+        """Like _hypothetical_span, also looking inside the span (电动车充电会着火)."""
+        inner = text[start:end]
+        return self._hypothetical_span(text, start, end) or any(
+            h in inner for h in self.taxonomy.hypothetical_before
+        )
+
     def _hypothetical_span(self, text: str, start: int, end: int) -> bool:
         """Whether text[start:end] is only feared, judged by the words just around it."""
         before = text[max(0, start - 4) : start]
         after = text[end : end + 5]
-        return any(h in before for h in self.taxonomy.hypothetical_before) or any(
-            h in after for h in self.taxonomy.hypothetical_after
-        )
+        for h in self.taxonomy.hypothetical_before:
+            if before.endswith(h) if len(h) == 1 else h in before:
+                return True
+        return any(h in after for h in self.taxonomy.hypothetical_after)
 
     @staticmethod
     def _evidence_words(
