@@ -277,6 +277,7 @@ class Classifier:
         problem_spans: list[tuple[int, int]] = []
         things: list[_Match] = []
         ask_evidence = 0.0  # what a question is about, from whole words only
+        unless = self.taxonomy.unless
         for m in matches:
             e = m.entry
             for kind in e.cues:
@@ -290,6 +291,9 @@ class Classifier:
                     topics.append(t)
             if m.negated:
                 continue
+            ctx = unless.get(m.surface)
+            if ctx is not None and any(c in text for c in ctx):
+                continue  # 暖气…漏气: the context says this word means something else here
             if e.urgent and not self._hypothetical(text, m):
                 urgent_words.append(e.canonical or m.surface)
             if m.inner or m.surface in seen:
@@ -354,6 +358,8 @@ class Classifier:
         question = "question" in cues or text.rstrip().endswith(_QUESTION_END)
         report = "report" in cues
         notice = 2 * cues.get("notice", 0) + cues.get("notice_weak", 0)
+        if self.taxonomy.notice_header is not None and self.taxonomy.notice_header.search(text):
+            notice += 3  # 【停气通知】 / 通知： / 转发： heads a notice, not a resident's report
         ads = 2 * cues.get("ads", 0) + cues.get("ads_weak", 0)
 
         def none(conf: float, *kw: str) -> Understanding:

@@ -82,6 +82,9 @@ class Taxonomy:
     hypothetical_after: tuple[str, ...] = ()
     combos: tuple[Combo, ...] = ()
     char_hints: dict[str, str] = field(default_factory=dict)  # character -> category
+    notice_header: re.Pattern[str] | None = None
+    # word -> context words that cancel it (暖气 … 漏气 is no gas leak)
+    unless: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _str_list(raw: Any, where: str) -> list[str]:
@@ -218,6 +221,11 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
         ),
         combos=tuple(combos),
         char_hints=_char_hints(config.get("char_hints") or {}, labels),
+        unless={
+            str(w): tuple(_str_list(ctx, f"urgent.unless.{w}"))
+            for w, ctx in (urgent.get("unless") or {}).items()
+        },
+        notice_header=_notice_header(_str_list(none.get("header_words"), "none.header_words")),
     )
 
 
@@ -265,3 +273,11 @@ def _char_hints(raw: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, 
         for c in chars:
             out.setdefault(c, code)
     return out
+
+
+def _notice_header(words: list[str]) -> re.Pattern[str] | None:
+    """A bracketed header naming a notice (【停气通知】) or a leading 通知：/转发：."""
+    if not words:
+        return None
+    alt = "|".join(map(re.escape, words))
+    return re.compile(rf"【[^】]{{0,10}}(?:{alt})[^】]{{0,6}}】|^\s*(?:{alt})\s*[:：]")
