@@ -95,20 +95,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for m in bench_messages(200, seed=99):
         clf.classify(m)
         jieba.lcut(m)
-    rounds: list[tuple[float, float]] = []
+    # the machine may be shared: time both sides chunk by chunk, back to back, and keep each
+    # chunk's best time over the rounds, so a burst of load elsewhere hits both sides alike
+    chunks = [msgs[i : i + 500] for i in range(0, len(msgs), 500)]
+    best_clf = [float("inf")] * len(chunks)
+    best_jieba = [float("inf")] * len(chunks)
     for _ in range(args.rounds):
-        t0 = time.perf_counter()
-        for m in msgs:
-            jieba.lcut(m)
-        t_jieba = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for m in msgs:
-            clf.classify(m)
-        t_clf = time.perf_counter() - t0
-        rounds.append((t_clf, t_jieba))
-    t_clf = min(r[0] for r in rounds)
-    t_jieba = min(r[1] for r in rounds)
-    print(f"messages: {len(msgs)} distinct, best of {args.rounds} rounds, no caching")
+        for k, chunk in enumerate(chunks):
+            t0 = time.perf_counter()
+            for m in chunk:
+                jieba.lcut(m)
+            t1 = time.perf_counter()
+            for m in chunk:
+                clf.classify(m)
+            t2 = time.perf_counter()
+            best_jieba[k] = min(best_jieba[k], t1 - t0)
+            best_clf[k] = min(best_clf[k], t2 - t1)
+    t_clf = sum(best_clf)
+    t_jieba = sum(best_jieba)
+    print(
+        f"messages: {len(msgs)} distinct, {len(chunks)} chunks timed back to back, "
+        f"best of {args.rounds} rounds per chunk, no result caching"
+    )
     print(f"classify     {len(msgs) / t_clf:>10.0f} msg/s")
     print(f"jieba.lcut   {len(msgs) / t_jieba:>10.0f} msg/s")
     print(f"ratio        {t_jieba / t_clf:>10.2f}  (classify / jieba.lcut throughput)")
@@ -129,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cl.set_defaults(func=cmd_classify)
     be = sub.add_parser("bench", help="throughput of classify against plain jieba.lcut")
     be.add_argument("--n", type=int, default=20000)
-    be.add_argument("--rounds", type=int, default=3)
+    be.add_argument("--rounds", type=int, default=5)
     be.set_defaults(func=cmd_bench)
     args = ap.parse_args(argv)
     return int(args.func(args))

@@ -81,6 +81,7 @@ class Classifier:
         # single characters are too ambiguous for substring matching: only whole jieba words
         self._single = {w: e for w, e in entries.items() if len(w) == 1}
         self._multi = {w: e for w, e in entries.items() if len(w) > 1}
+        self._first = frozenset(w[0] for w in self._multi)  # where a taxonomy word can start
         # only words that say something is wrong (or fixed) can be cancelled by 不/没有
         self._negatable = {
             id(e)
@@ -158,8 +159,9 @@ class Classifier:
         out: list[_Match] = []
         multi, single, negatable = self._multi, self._single, self._negatable
         max_end = -1
+        first = self._first
         for i, ends in dag.items():
-            if len(ends) > 1 or ends[0] > i:
+            if (len(ends) > 1 or ends[0] > i) and text[i] in first:
                 for j in reversed(ends):
                     if j == i:
                         continue
@@ -280,30 +282,36 @@ class Classifier:
         unless = self.taxonomy.unless
         for m in matches:
             e = m.entry
-            for kind in e.cues:
-                if kind == "resolved":
-                    if m.negated:
-                        continue  # 不亮了 is not 亮了
-                    resolved_at = max(resolved_at, m.start)
-                cues[kind] = cues.get(kind, 0) + 1
-            for t in e.topics:
-                if t not in topics:
-                    topics.append(t)
+            if e.cues:
+                for kind in e.cues:
+                    if kind == "resolved":
+                        if m.negated:
+                            continue  # 不亮了 is not 亮了
+                        resolved_at = max(resolved_at, m.start)
+                    cues[kind] = cues.get(kind, 0) + 1
+            if e.topics:
+                for t in e.topics:
+                    if t not in topics:
+                        topics.append(t)
             if m.negated:
                 continue
-            ctx = unless.get(m.surface)
-            if ctx is not None and any(c in text for c in ctx):
-                continue  # 暖气…漏气: the context says this word means something else here
+            if unless:
+                ctx = unless.get(m.surface)
+                if ctx is not None and any(c in text for c in ctx):
+                    continue  # 暖气…漏气: the context says this word means something else here
             if e.urgent and not self._hypothetical(text, m):
                 urgent_words.append(e.canonical or m.surface)
             if m.inner or m.surface in seen:
                 continue  # a word said twice is not twice the evidence
             seen.add(m.surface)
-            for c, w in e.cats.items():
-                cat_score[c] = cat_score.get(c, 0.0) + w
-                first_pos.setdefault(c, m.start)
-                if len(m.surface) > 1:
-                    ask_evidence = max(ask_evidence, w)
+            if e.cats:
+                whole = len(m.surface) > 1
+                for c, w in e.cats.items():
+                    cat_score[c] = cat_score.get(c, 0.0) + w
+                    if c not in first_pos:
+                        first_pos[c] = m.start
+                    if whole and w > ask_evidence:
+                        ask_evidence = w
             if e.strong or e.problem:
                 problem_spans.append((m.start, m.end))
                 if e.strong:
@@ -313,10 +321,10 @@ class Classifier:
             elif e.cats:
                 things.append(m)
             problem += e.problem
-        # the thing named right before a problem word is what the problem is about (电梯又坏了)
         # a thing and a state close together (燃气…漏, 电梯…关人) are an emergency even when
         # neither word is one on its own
-        if self.taxonomy.combos:
+        gate = self.taxonomy.combo_things
+        if gate is not None and gate.search(text):
             for combo in self.taxonomy.combos:
                 hit = combo.pattern.search(text)
                 if hit and not self._hypothetical_combo(text, hit.start(), hit.end()):
@@ -326,13 +334,17 @@ class Classifier:
                         cat_score[combo.category] = cat_score.get(combo.category, 0.0) + 3.0
                         first_pos.setdefault(combo.category, hit.start())
                         strong_cats[combo.category] = True
-        bonus: dict[str, float] = {}
-        for m in things:
-            if any(0 <= ps - m.end <= 6 or 0 <= m.start - pe <= 2 for ps, pe in problem_spans):
-                for c in m.entry.cats:
-                    bonus[c] = s.proximity_bonus
-        for c, b in bonus.items():
-            cat_score[c] += b
+        # the thing named right before a problem word is what the problem is about (电梯又坏了)
+        if things and problem_spans:
+            bonus: dict[str, float] = {}
+            for m in things:
+                for ps, pe in problem_spans:
+                    if 0 <= ps - m.end <= 6 or 0 <= m.start - pe <= 2:
+                        for c in m.entry.cats:
+                            bonus[c] = s.proximity_bonus
+                        break
+            for c, b in bonus.items():
+                cat_score[c] += b
         relapse = resolved_at >= 0 and any(
             "relapse" in m.entry.cues and m.start > resolved_at for m in matches
         )

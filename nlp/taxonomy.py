@@ -81,6 +81,7 @@ class Taxonomy:
     hypothetical_before: tuple[str, ...] = ()
     hypothetical_after: tuple[str, ...] = ()
     combos: tuple[Combo, ...] = ()
+    combo_things: re.Pattern[str] | None = None  # any combo's thing: one search gates them all
     char_hints: dict[str, str] = field(default_factory=dict)  # character -> category
     notice_header: re.Pattern[str] | None = None
     # word -> context words that cancel it (暖气 … 漏气 is no gas leak)
@@ -191,6 +192,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
     places = tuple(_str_list((config.get("places") or {}).get("words"), "places.words"))
     urgent = config.get("urgent", {})
     combos: list[Combo] = []
+    all_things: set[str] = set()
     for n, spec in enumerate(urgent.get("combos") or []):
         where = f"urgent.combos[{n}]"
         things = _str_list(spec.get("things"), f"{where}.things")
@@ -205,6 +207,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
         st = "|".join(map(re.escape, sorted(states, key=len, reverse=True)))
         pattern = re.compile(rf"(?:{t})[^，。！？,.!?；;]{{0,{window}}}?(?:{st})")
         combos.append(Combo(category, pattern))
+        all_things.update(things)
     return Taxonomy(
         settings,
         labels,
@@ -220,6 +223,9 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
             _str_list(urgent.get("hypothetical_after"), "urgent.hypothetical_after")
         ),
         combos=tuple(combos),
+        combo_things=re.compile("|".join(map(re.escape, sorted(all_things, key=len, reverse=True))))
+        if all_things
+        else None,
         char_hints=_char_hints(config.get("char_hints") or {}, labels),
         unless={
             str(w): tuple(_str_list(ctx, f"urgent.unless.{w}"))
