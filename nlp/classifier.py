@@ -383,7 +383,9 @@ class Classifier:
                 topic=topics[0] if topics else None,
             )
 
-        if notice >= 2 and not (urgent and notice < 3):
+        # a resident quoting a notice word while reporting (维修中？我家还是不热) is no notice
+        quoting = notice < 4 and report and has_problem
+        if notice >= 2 and not (urgent and notice < 3) and not quoting:
             return none(0.9, *self._cue_words(matches, ("notice", "notice_weak")))
         if not urgent and (ads >= 3 or (ads >= 2 and not strong_hit and problem < 2)):
             return none(0.85, *self._cue_words(matches, ("ads", "ads_weak")))
