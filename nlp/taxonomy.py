@@ -185,6 +185,7 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
             entry(w).cues.add(kind)
     acks = frozenset(w.lower() for w in _str_list(none.get("acks"), "none.acks"))
 
+    _inherit_categories(entries)
     typos_raw = config.get("typos") or {}
     typos = {str(k): str(v) for k, v in typos_raw.items() if k and v and k != v}
     _add_typo_variants(entries, typos)
@@ -287,3 +288,23 @@ def _notice_header(words: list[str]) -> re.Pattern[str] | None:
         return None
     alt = "|".join(map(re.escape, words))
     return re.compile(rf"【[^】]{{0,10}}(?:{alt})[^】]{{0,6}}】|^\s*(?:{alt})\s*[:：]")
+
+
+def _inherit_categories(entries: dict[str, Entry]) -> None:
+    """A longer cue word with no category (起火了) takes those of the words inside it (起火).
+
+    Matching keeps only the weights of the longest word at a place, so without this an
+    urgent or problem phrase would hide the category of the word it is built on.
+    """
+    for surface, e in entries.items():
+        if e.cats or len(surface) < 3:
+            continue
+        for length in range(len(surface) - 1, 1, -1):
+            for i in range(len(surface) - length + 1):
+                inner = entries.get(surface[i : i + length])
+                if inner is not None and inner.cats:
+                    for code, w in inner.cats.items():
+                        e.cats[code] = max(e.cats.get(code, 0.0), w)
+                    e.strong = e.strong or inner.strong
+            if e.cats:
+                break
