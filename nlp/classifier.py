@@ -280,6 +280,7 @@ class Classifier:
         things: list[_Match] = []
         ask_evidence = 0.0  # what a question is about, from whole words only
         unless = self.taxonomy.unless
+        first_strong: str | None = None
         for m in matches:
             e = m.entry
             if e.cues:
@@ -318,6 +319,8 @@ class Classifier:
                     strong_hit = True
                     for c in e.cats:
                         strong_cats[c] = True
+                    if first_strong is None and len(e.cats) == 1:
+                        first_strong = next(iter(e.cats))
             elif e.cats:
                 things.append(m)
             problem += e.problem
@@ -351,6 +354,9 @@ class Classifier:
 
         best_cat = None
         best = 0.0
+        if first_strong is not None and s.lead_bonus:
+            # residents lead with what matters most: the first problem named weighs a bit more
+            cat_score[first_strong] = cat_score.get(first_strong, 0.0) + s.lead_bonus
         if cat_score:
             ranked = sorted(cat_score, key=lambda c: (-cat_score[c], first_pos[c]))
             best_cat = ranked[0]

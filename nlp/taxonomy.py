@@ -60,6 +60,7 @@ class Settings:
     complaint_threshold: float = 2.5
     borderline_threshold: float = 1.5
     proximity_bonus: float = 1.0
+    lead_bonus: float = 0.0  # extra weight for the category of the first problem word
     # categories that yield to a concrete problem named alongside them
     secondary: tuple[str, ...] = ("service",)
     secondary_ratio: float = 0.6
