@@ -190,7 +190,10 @@ class Classifier:
             return False
         if text[start - 1] in _NEGATORS_1:
             return True
-        return start >= 2 and text[start - 2 : start] in _NEGATORS_2
+        if start >= 2 and text[start - 2 : start] in _NEGATORS_2:
+            # 是不是有问题 / 会不会漏气 ask whether, they do not deny
+            return not (start >= 3 and text[start - 3] == text[start - 1])
+        return False
 
     def _fix_homophones(self, text: str) -> str | None:
         """Replace a homophone of a taxonomy word (电悌 for 电梯); None if nothing found."""
