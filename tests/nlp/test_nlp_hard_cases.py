@@ -66,6 +66,24 @@ CASES = [
     ("", "none", None, False),
     # chat
     ("今天天气真好，出来晒太阳了", "none", None, False),
+    # homophones no table lists, caught by the pinyin fallback
+    ("电题又不动了", "complaint", "repair", False),
+    ("闻到然气味了，是不是哪里漏了", "complaint", "safety", True),
+    # a real word is not a misspelling of its homophone (可以 is not 可疑)
+    ("明天社区组织体检，六十岁以上的老人可以去", "none", None, False),
+    # notice headers and a steward's replies
+    ("【停气通知】因燃气管道改造，本周六小区暂停供气，请提前做好准备。", "none", None, False),
+    ("您好，已经为您登记，师傅下午过去", "none", None, False),
+    # ...but a resident quoting a notice word is still reporting
+    ("暖气维修中？我家还是不热", "complaint", "utilities", False),
+    # lost and found, neighbours borrowing: chat
+    ("谁看到我家的小白狗了，今天早上跑丢了", "none", None, False),
+    ("哪位邻居有电钻，借用一下", "none", None, False),
+    # context cancels an urgent word: a radiator being bled is no gas leak
+    ("家里的暖气刚开就漏气嘶嘶的，也不热", "complaint", "utilities", False),
+    # A-not-A asks, it does not deny
+    ("热水器出不来热水，小区热水是不是有问题", "complaint", "utilities", False),
+    ("民情书记这个月来不来了", "consult", None, False),
 ]
 
 
