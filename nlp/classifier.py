@@ -149,16 +149,16 @@ class Classifier:
         route: dict[int, tuple[float, int]] = {}
         tk.calc(text, dag, route)
         single_at: set[int] = set()
-        if self._single:
-            x, n = 0, len(text)
-            while x < n:
-                y = route[x][1] + 1
-                if y == x + 1 and text[x] in self._single:
-                    single_at.add(x)
-                x = y
+        x, n = 0, len(text)
+        while x < n:
+            y = route[x][1] + 1
+            if y == x + 1 and text[x] in self._single:
+                single_at.add(x)
+            x = y
         out: list[_Match] = []
         multi, single, negatable = self._multi, self._single, self._negatable
         max_end = -1
+        neutral_end = -1
         first = self._first
         for i, ends in dag.items():
             if (len(ends) > 1 or ends[0] > i) and text[i] in first:
@@ -169,12 +169,17 @@ class Classifier:
                     e = multi.get(w)
                     if e is not None:
                         end = j + 1
+                        if end <= neutral_end:
+                            continue  # inside a neutral word (天天 in 今天天气)
+                        if e.neutral:
+                            neutral_end = end
+                            continue
                         # inside a longer match (电梯 within 电梯坏): weights already counted
                         neg = id(e) in negatable and self._negated(text, i)
                         out.append(_Match(i, end, w, e, neg, end <= max_end))
                         if end > max_end:
                             max_end = end
-            if i in single_at:
+            if i in single_at and i + 1 > neutral_end:
                 w = text[i]
                 e = single[w]
                 neg = id(e) in negatable and self._negated(text, i)
@@ -401,6 +406,15 @@ class Classifier:
         if resolved_at >= 0 and not relapse and not urgent:
             return none(0.85, *self._cue_words(matches, ("resolved",)))
 
+        if "advice" in cues and not urgent:
+            # asking what to do about a problem (漏水了应该先关哪个阀门) is a consultation
+            return Understanding(
+                intent="consult",
+                topic=topics[0] if topics else None,
+                confidence=0.7,
+                keywords=self._cue_words(matches, ("advice", "topic")),
+                best_category=best_cat,
+            )
         if topics and question:
             reported = report or problem >= 2 or urgent
             reported = reported or (strong_hit and evidence >= s.complaint_threshold + 1.5)

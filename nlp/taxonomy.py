@@ -41,6 +41,7 @@ class Entry:
     topics: list[str] = field(default_factory=list)
     cues: set[str] = field(default_factory=set)
     canonical: str = ""  # the word meant, when this surface is a typo variant
+    neutral: bool = False  # means nothing and hides the words inside it (今天天气 hides 天天)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,8 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
     consult = config.get("consult", {})
     for w in _str_list(consult.get("question"), "consult.question"):
         entry(w).cues.add("question")
+    for w in _str_list(consult.get("advice"), "consult.advice"):
+        entry(w).cues.add("advice")
     topic_labels: dict[str, str] = {}
     for code, spec in (config.get("topics") or {}).items():
         topic_labels[code] = str(spec.get("label", code))
@@ -186,6 +189,9 @@ def build_taxonomy(config: Mapping[str, Any]) -> Taxonomy:
             entry(w).cues.add(kind)
     acks = frozenset(w.lower() for w in _str_list(none.get("acks"), "none.acks"))
 
+    for w in _str_list((config.get("neutral") or {}).get("words"), "neutral.words"):
+        if w not in entries:
+            entries[w] = Entry(neutral=True)
     _inherit_categories(entries)
     typos_raw = config.get("typos") or {}
     typos = {str(k): str(v) for k, v in typos_raw.items() if k and v and k != v}
