@@ -84,6 +84,11 @@ CASES = [
     # A-not-A asks, it does not deny
     ("热水器出不来热水，小区热水是不是有问题", "complaint", "utilities", False),
     ("民情书记这个月来不来了", "consult", None, False),
+    # asking what to do about a problem is a consultation, not a report
+    ("家里漏水了应该先关哪个阀门", "consult", None, False),
+    ("停车费是按月交还是按年交", "consult", None, False),
+    # 今天天气 has no 天天 in it
+    ("今天天气冷，大家出门多穿点", "none", None, False),
 ]
 
 
