@@ -337,6 +337,66 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     ),
     "consult_next_notice": "下一次{title}：{date} {hours}，地点：{place}{who_part}。",
     "consult_no_notice": "本社区暂未登记{title}的安排，请咨询红色管家{stewards}。",
+    # --- the ticket's life (handlers/tickets.py, resident.py, ticket_talk.py) -------------
+    # Group status lines: {mention} is "@名字\u2005" of the reporters (they are @-mentioned);
+    # {number} ticket number, {category} its label, {actor} who acted ("红色管家王红管").
+    "status_claimed": "{mention}您反映的工单 #{number}【{category}】已由{actor}接单，正在处理。",
+    "status_planned": "{mention}工单 #{number} 的处理方案（{actor}）：{text}",
+    "status_progress": "{mention}工单 #{number} 有新进展（{actor}）：{text}",
+    # {text} the resolution note; asks the reporters to rate
+    "status_resolved": (
+        "{mention}工单 #{number}【{category}】已办结（{actor}）：{text}。"
+        "请您评价：发送“#评价 {number} 满意”，或“基本满意”“不满意”，可在后面附上意见。"
+    ),
+    # {rating} 满意|基本满意
+    "status_closed_rated": "{mention}感谢您的评价（{rating}）！工单 #{number} 已关闭。",
+    # {rung} the ladder rung now on it (网格/社区/街道/区县)
+    "status_reopened": (
+        "{mention}收到您的评价（不满意），工单 #{number} 已重新打开并报{rung}跟进，会尽快再处理。"
+    ),
+    "status_cancelled": "{mention}工单 #{number} 已按您的要求撤销。",
+    # private notices to the person who had the ticket
+    "cancel_notice": "工单 #{number}【{category}】已被报事居民撤销，无需再处理。",
+    "takeover_notice": "工单 #{number}【{category}】已由{actor}接手处理。",
+    # {hours} tickets.auto_close_hours
+    "status_auto_closed": "{mention}工单 #{number} 办结后{hours}小时未收到评价，已自动关闭。",
+    # The acting steward's own answer when the status line went elsewhere (private chat,
+    # another group): {action} 接单|提交方案|更新进展|办结, {status} the new status label.
+    "actor_done": "好的，工单 #{number} 已{action}（{status}），已告知报事居民。",
+    # 附议 N: {reporters} how many residents reported it
+    "seconded": "{mention}已为您附议工单 #{number}【{category}】，目前共有 {reporters} 位居民反映。",
+    "seconded_already": "{mention}您已反映过工单 #{number}，目前共有 {reporters} 位居民反映。",
+    # 转派: {target} the new person; the notice goes to them privately
+    "transferred": "好的，工单 #{number} 已转派给{target}，已私信通知。",
+    "transfer_notice": (
+        "{actor}把工单 #{number}【{category}】转给您处理：{summary}（{place}）。"
+        "下一步期限：{deadline}。接单请发送：#接单 {number}；查看详情：#工单 {number}"
+    ),
+    # 升级 (and a reopening): {rung} the new rung, {names} who was told, {reason}
+    "escalated": "好的，工单 #{number} 已升级到{rung}，已通知：{names}。",
+    "escalated_nobody": "好的，工单 #{number} 已升级到{rung}，但该级暂未登记负责人，请联系管理员。",
+    "escalation_notice": (
+        "【工单升级】#{number}【{category}】已升级到{rung}（{reason}）。"
+        "{place}：{summary}。共 {reporters} 位居民反映，状态：{status}，下一步期限：{deadline}。"
+        "处理请发送：#接单 {number}；查看详情：#工单 {number}"
+    ),
+    # 工单 N: the card; {reporter_part} is "，报事人：名字" only for staff in private chat
+    "ticket_card": (
+        "工单 #{number}【{category}】{status}{urgent}\n位置：{place}\n内容：{summary}\n"
+        "负责人：{assignee}，层级：{rung}，{reporters} 位居民反映{reporter_part}\n"
+        "下一步期限：{deadline}\n记录："
+    ),
+    # 待办 / 我的工单: one line per ticket, {deadline} local time ("11-23 10:20 回应")
+    "todo_header": "您的待办工单（共 {count} 条，最早的在前）：",
+    "todo_empty": "您目前没有待办工单。",
+    "todo_line": "#{number}【{category}】{status} {place}：{summary}｜期限 {deadline}",
+    "mine_header": "您反映的工单（共 {count} 条）：",
+    "mine_empty": "您还没有反映过问题。在群里直接说明问题，或发送“#报修 问题描述”。",
+    "mine_line": "#{number}【{category}】{status}：{summary}{deadline_part}",
+    # admin commands
+    "bound": "好的，本群已绑定到{building}，居民可以在群里直接报事了。",
+    "role_set": "好的，已将{name}设为{place}的{role}。",
+    "role_unset": "好的，已解除{name}的{role}角色（{count} 处）。",
 }
 
 

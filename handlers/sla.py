@@ -77,10 +77,14 @@ def add_working_time(start: datetime, span: timedelta, settings: Settings) -> da
 
 
 def after(ticket: Ticket, span: timedelta, settings: Settings) -> datetime:
-    """created_at plus a span, in working time when configured (urgent: always wall time)."""
+    """The clock's start plus a span, in working time when configured (urgent: wall time).
+
+    The 2341 clock starts at the report, and again when a resident's 不满意 reopens it.
+    """
+    start = ticket.reopened_at or ticket.created_at
     if settings.sla.working_time and not ticket.urgent:
-        return add_working_time(ticket.created_at, span, settings)
-    return ticket.created_at + span
+        return add_working_time(start, span, settings)
+    return start + span
 
 
 def is_major(ticket: Ticket, settings: Settings) -> bool:

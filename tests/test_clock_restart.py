@@ -49,7 +49,7 @@ async def test_killed_process_sends_exactly_one_reminder_after_restart(
         assert reminders == (["pending", "pending"] if mode == "send" else [])
         await h.advance(0)
         assert [x for x in await h.bot_lines(ROOM3) if "时限已过" in x] == [
-            "@王红管\u2005⏰提醒：工单 #1001【设施维修】3号楼2单元的响应时限已过"
+            "@王红管\u2005⏰提醒：工单 #1001【设施维修】3号楼2单元楼道的响应时限已过"
             "（应在11月23日 10:20前），请尽快处理：发送“#接单 1001”认领"
         ]
         assert len(await h.private("王红管")) == 1

@@ -21,6 +21,7 @@ from sqlalchemy import exists, func, update
 from sqlmodel import Session, col, select
 
 from bot.jobs.common import RUNG_LABELS, TOP_RUNG, rung_people, send_all, short_time
+from handlers.autoclose import close_one_unrated
 from handlers.context import Outbound, Services
 from handlers.privacy import mask_for_group, mask_phones
 from handlers.sla import STEP_LABELS, deadlines, met, refresh_deadline
@@ -40,21 +41,6 @@ ACTIONS = {
     "overdue": "办结后发送“#办结 {number} 说明”",
 }
 URGENT_LOOKBACK = timedelta(days=1)
-
-
-def close_unrated(
-    session: Session, ticket: Ticket, now: datetime, services: Services
-) -> list[Outbound]:
-    """The default automatic close: a resolved ticket not rated in time is closed."""
-    ticket.status = "closed"
-    ticket.closed_at = now
-    ticket.updated_at = now
-    refresh_deadline(ticket, services.settings)
-    session.add(ticket)
-    add_event(
-        session, ticket, "closed", now, None, detail="超时未评价，自动结案", data={"auto": True}
-    )
-    return []
 
 
 def points(ticket: Ticket, services: Services) -> list[Point]:
@@ -104,7 +90,7 @@ class DeadlineSweep:
 
     def __init__(self, services: Services, auto_close: AutoClose | None = None) -> None:
         self.services = services
-        self.auto_close = auto_close or close_unrated
+        self.auto_close = auto_close or close_one_unrated
 
     # --- when ---------------------------------------------------------------------------
     async def next_due(self, now: datetime) -> datetime | None:
