@@ -39,6 +39,7 @@ EVENT_LABELS: dict[str, str] = {
     "rated": "评价",
     "reopened": "重新打开",
     "assigned": "指派",
+    "transferred": "转派",
     "merged": "合并",
     "from_possible_complaint": "工作台立案",
     "alerted": "紧急通知",
