@@ -479,3 +479,33 @@ async def test_ticket_api_shows_a_signed_in_user_only_their_area(web: Harness) -
     assert [t["number"] for t in await web.tickets()] == [1003]
     assert (await web.client.get("/api/tickets/1001")).status == 404
     assert (await web.client.get("/api/tickets/1003")).status == 200
+
+
+async def test_a_ticket_handled_in_the_chat_shows_its_whole_life(web_any: Harness) -> None:
+    h = web_any
+    await h.say(ROOM3, "张阿姨", "3号楼2单元楼道灯坏了好几天了")
+    await h.advance(5)
+    await h.say(ROOM3, "王红管", "#接单 1001")
+    await h.say(ROOM3, "王红管", "#方案 1001 今天下午更换灯泡")
+    await h.advance(60)
+    await h.say(ROOM3, "王红管", "#办结 1001 已更换，灯亮了")
+    await h.say(ROOM3, "张阿姨", "#评价 1001 满意 很及时")
+    [t] = await h.tickets()
+    assert t["status"] == "closed", await h.bot_lines(ROOM3)
+    assert await sign_in(h.client, "赵书记") == 302
+    html = await (await h.client.get("/tickets/1001")).text()
+    for step in (
+        "报事",
+        "接单",
+        "出方案",
+        "办结",
+        "评价",
+        "今天下午更换灯泡",
+        "#接单 1001",
+        "王红管",
+    ):
+        assert step in html, step
+    html = await (await h.client.get("/")).text()
+    assert html.count("100.0%") == 3  # 响应率, 办结率, 满意率
+    html = await (await h.client.get("/ranking")).text()
+    assert "红榜" in html and "阳光花园" in html
