@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from loguru import logger
@@ -238,10 +238,10 @@ class WechatyChannel:
                 self._port,
             )
 
-    async def wait_connected(self, timeout: float) -> bool:
-        """Wait until connected and logged in; False on timeout."""
+    async def wait_connected(self, within: float) -> bool:
+        """Wait (at most `within` seconds) until connected and logged in; False if not."""
         try:
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await asyncio.wait_for(self._connected.wait(), within)
         except TimeoutError:
             return False
         return True
@@ -273,7 +273,8 @@ class WechatyChannel:
                 text = message.text
                 mentions = list(message.mentions) if message.room_id else []
                 if mentions:
-                    text = await self._with_mention_names(conn, message.room_id or "", text, mentions)
+                    room_id = message.room_id or ""
+                    text = await self._with_mention_names(conn, room_id, text, mentions)
                 message_id = await self._rpc(
                     conn.puppet.message_send_text(conversation, text, mentions or None)
                 )
@@ -333,7 +334,9 @@ class WechatyChannel:
         w = _wechaty()
         host, port, token = self._host, self._port, self._token
         ssl_context = self._ssl_context() if self._tls else None
-        config = w.Configuration(ssl_target_name_override=self._server_name) if ssl_context else None
+        config = None
+        if ssl_context is not None:
+            config = w.Configuration(ssl_target_name_override=self._server_name)
 
         class _Puppet(w.PuppetService):  # type: ignore[misc,name-defined]
             def _init_puppet(self) -> None:
@@ -376,8 +379,10 @@ class WechatyChannel:
             puppet.on(event, self._enqueue(conn, event))
         puppet.on("heartbeat", lambda payload: logger.trace("wechaty: heartbeat {}", payload))
         number = conn.number
-        conn.tasks.append(asyncio.create_task(self._stream(conn), name=f"wechaty-stream-{number}"))
-        conn.tasks.append(asyncio.create_task(self._dispatch(conn), name=f"wechaty-events-{number}"))
+        conn.tasks += [
+            asyncio.create_task(self._stream(conn), name=f"wechaty-stream-{number}"),
+            asyncio.create_task(self._dispatch(conn), name=f"wechaty-events-{number}"),
+        ]
         logged_in = asyncio.create_task(conn.logged_in.wait())
         lost = asyncio.create_task(conn.lost.wait())
         try:
@@ -513,8 +518,10 @@ class WechatyChannel:
         if talker_id == conn.self_id:
             logger.debug("wechaty: dropped our own message {}", message_id)
             return None
+        kind: Literal["text", "image"]
+        media_path: Path | None = None
         if payload.type == w.MessageType.MESSAGE_TYPE_TEXT:
-            kind, media_path = "text", None
+            kind = "text"
         elif payload.type == w.MessageType.MESSAGE_TYPE_IMAGE:
             kind, media_path = "image", await self._download_image(conn, message_id)
         else:
@@ -562,7 +569,7 @@ class WechatyChannel:
     async def _with_mention_names(
         self, conn: _Connection, room_id: str, text: str, mentions: list[str]
     ) -> str:
-        """Prefix '@name ' for each mentioned person the text does not name yet (as WeChat shows)."""
+        """Prefix '@name ' for each mentioned person the text does not name yet, as WeChat does."""
         prefix = ""
         for person_id in mentions:
             name = await self._name(conn, person_id, room_id)
