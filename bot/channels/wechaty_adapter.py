@@ -19,6 +19,8 @@ import asyncio
 import base64
 import contextlib
 import ipaddress
+import json
+import mimetypes
 import os
 import re
 import ssl
@@ -137,6 +139,18 @@ def _naive_utc(timestamp: float) -> datetime:
         return datetime.now(UTC).replace(tzinfo=None)
     seconds = timestamp / 1000 if timestamp > 100_000_000_000 else timestamp
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def _file_box_json(path: Path) -> str:
+    """A file as a base64 FileBox in its JSON wire form (the file-box npm package's toJSON).
+
+    python-wechaty's FileBox.to_json_str() warns through deprecated APIs on every call; the
+    wire form is small and stable, so we write it ourselves.
+    """
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    box = {"type": 1, "boxType": 1, "name": path.name, "base64": data, "mediaType": media_type}
+    return json.dumps(box, ensure_ascii=False)
 
 
 @dataclass
@@ -263,12 +277,16 @@ class WechatyChannel:
         if (message.room_id is None) == (message.person_id is None):
             raise ChannelError("wechaty: an Outgoing needs exactly one of room_id and person_id")
         conversation = message.room_id or message.person_id or ""
-        w = _wechaty()
         message_id: str | None = None
         try:
             if message.image_path is not None:
-                box = await asyncio.to_thread(w.FileBox.from_file, str(message.image_path))
-                message_id = await self._rpc(conn.puppet.message_send_file(conversation, box))
+                box = await asyncio.to_thread(_file_box_json, Path(message.image_path))
+                response = await self._rpc(
+                    conn.puppet.puppet_stub.message_send_file(
+                        conversation_id=conversation, filebox=box
+                    )
+                )
+                message_id = response.id
             if message.text or message.image_path is None:
                 text = message.text
                 mentions = list(message.mentions) if message.room_id else []
@@ -348,7 +366,12 @@ class WechatyChannel:
                     self.channel, metadata={"authorization": f"Wechaty {token}"}
                 )
 
-        return _Puppet(w.PuppetOptions(end_point=f"{host}:{port}", token=token))
+        with warnings.catch_warnings():
+            # PuppetService() builds a pyee.AsyncIOEventEmitter, deprecated in pyee 11
+            warnings.filterwarnings(
+                "ignore", message=".*pyee.asyncio.*", category=DeprecationWarning
+            )
+            return _Puppet(w.PuppetOptions(end_point=f"{host}:{port}", token=token))
 
     def _ssl_context(self) -> ssl.SSLContext:
         """TLS for gRPC: verify the gateway against the CA file (or the system store), h2 only."""

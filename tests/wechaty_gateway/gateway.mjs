@@ -34,23 +34,23 @@ import { PuppetServer } from 'wechaty-puppet-service'
 import { FileBox } from 'file-box'
 
 const DEFAULT_WORLD = {
-  self: { id: 'wxid_redsteward_bot', name: '红管家' },
+  self: { id: 'wxid_redsteward', name: '红管家' },
   contacts: [
     { id: 'wxid_zhangayi', name: '张阿姨' },
     { id: 'wxid_lidaye', name: '李大爷' },
     { id: 'wxid_wanghongguan', name: '王红管' },
-    { id: 'wxid_zhaowangge', name: '赵网格' },
+    { id: 'wxid_liwangge', name: '李网格' },
   ],
   rooms: [
     {
       id: 'room-yg-3',
       topic: '阳光花园3号楼业主群',
-      members: ['wxid_redsteward_bot', 'wxid_zhangayi', 'wxid_lidaye', 'wxid_wanghongguan', 'wxid_zhaowangge'],
+      members: ['wxid_redsteward', 'wxid_zhangayi', 'wxid_lidaye', 'wxid_wanghongguan', 'wxid_liwangge'],
     },
     {
       id: 'room-yg-1',
       topic: '阳光花园1号楼业主群',
-      members: ['wxid_redsteward_bot', 'wxid_lidaye', 'wxid_wanghongguan'],
+      members: ['wxid_redsteward', 'wxid_lidaye', 'wxid_wanghongguan'],
     },
   ],
 }

@@ -1,0 +1,90 @@
+"""WechatyChannel's settings and pure helpers: no gateway, no node needed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.channels.wechaty_adapter import (
+    WechatyChannel,
+    _naive_utc,
+    is_loopback,
+    split_endpoint,
+    split_quote,
+    token_server_name,
+)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["10.0.0.5:8788", "puppet.example.com:443", "0.0.0.0:8788", "[2001:db8::1]:8788"],
+)
+def test_insecure_is_refused_for_a_non_loopback_endpoint(endpoint: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        WechatyChannel(endpoint, "insecure_t", media_dir=tmp_path, insecure=True)
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:8788", "localhost:8788", "[::1]:8788"])
+def test_insecure_is_allowed_on_loopback(endpoint: str, tmp_path: Path) -> None:
+    WechatyChannel(endpoint, "insecure_t", media_dir=tmp_path, insecure=True)
+
+
+def test_turning_tls_off_needs_the_explicit_insecure_switch(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="insecure"):
+        WechatyChannel("127.0.0.1:8788", "insecure_t", media_dir=tmp_path, tls=False)
+
+
+def test_tls_is_the_default_and_needs_no_loopback(tmp_path: Path) -> None:
+    channel = WechatyChannel("puppet.example.com:443", "sni_t", media_dir=tmp_path)
+    assert not channel.connected
+    assert channel.self_id == ""
+
+
+def test_a_token_and_a_real_ca_file_are_required(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="token"):
+        WechatyChannel("127.0.0.1:8788", "", media_dir=tmp_path, insecure=True)
+    with pytest.raises(ValueError, match="CA file"):
+        WechatyChannel("h:1", "t", media_dir=tmp_path, ca_file=tmp_path / "missing.pem")
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1", "no-port:", "host:notaport", ":8788"])
+def test_a_malformed_endpoint_is_refused(endpoint: str) -> None:
+    with pytest.raises(ValueError, match="endpoint"):
+        split_endpoint(endpoint)
+
+
+def test_endpoints_split_into_host_and_port() -> None:
+    assert split_endpoint("127.0.0.1:8788") == ("127.0.0.1", 8788)
+    assert split_endpoint("grpc://puppet.example.com:443") == ("puppet.example.com", 443)
+    assert split_endpoint("[::1]:8788") == ("::1", 8788)
+
+
+def test_loopback_hosts() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("127.8.9.1")
+    assert is_loopback("::1")
+    assert is_loopback("LOCALHOST")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.168.1.2")
+    assert not is_loopback("localhost.example.com")
+
+
+def test_the_tls_server_name_comes_from_the_token_prefix() -> None:
+    assert token_server_name("insecure_2d1b1c") == "insecure"
+    assert token_server_name("puppet_padlocal_uuid") == "puppet_padlocal"
+    assert token_server_name("plaintoken") is None
+    assert token_server_name("_leading") is None
+
+
+def test_a_quoted_reply_is_split_from_its_quote() -> None:
+    text = "「张阿姨：3号楼电梯坏了」\n- - - - - - - - - - - - - - -\n我家也是"
+    assert split_quote(text) == ("我家也是", "张阿姨：3号楼电梯坏了")
+    assert split_quote("电梯坏了") == ("电梯坏了", None)
+
+
+def test_puppet_timestamps_in_seconds_or_milliseconds_become_naive_utc() -> None:
+    moment = datetime(2026, 11, 23, 7, 0, 0, tzinfo=UTC)
+    assert _naive_utc(moment.timestamp()) == datetime(2026, 11, 23, 7, 0, 0)
+    assert _naive_utc(moment.timestamp() * 1000) == datetime(2026, 11, 23, 7, 0, 0)
