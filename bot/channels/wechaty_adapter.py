@@ -166,6 +166,7 @@ class _Connection:
     topics: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     self_id: str = ""
+    lost_reason: str = ""
 
 
 class WechatyChannel:
@@ -418,7 +419,7 @@ class WechatyChannel:
         if logged_in not in done:
             # a puppet that waits for a QR scan stays here until it is scanned: try again later
             raise ChannelError(
-                "the event stream ended before login"
+                f"no login: {conn.lost_reason}"
                 if done
                 else f"no login within {self._login_timeout:.0f}s"
             )
@@ -435,12 +436,11 @@ class WechatyChannel:
         """Run the puppet's start(): stop/start RPCs, then the event stream until it ends."""
         try:
             await conn.puppet.start()
-            conn_reason = "event stream ended"
+            conn.lost_reason = "the gateway ended the event stream"
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            conn_reason = f"event stream failed: {exc!r}"
-        logger.debug("wechaty: connection {}: {}", conn.number, conn_reason)
+            conn.lost_reason = f"the event stream failed: {exc!r}"
         conn.lost.set()
 
     async def _watch(self, conn: _Connection) -> str:
@@ -448,7 +448,7 @@ class WechatyChannel:
         while True:
             try:
                 await asyncio.wait_for(conn.lost.wait(), self._probe_interval)
-                return "the event stream ended (gateway gone or restarted)"
+                return conn.lost_reason
             except TimeoutError:
                 pass
             try:
@@ -495,6 +495,7 @@ class WechatyChannel:
         elif event == "logout":
             logger.error("wechaty: the account {} logged out", getattr(payload, "contact_id", "?"))
             self._connected.clear()
+            conn.lost_reason = "the account logged out"
             conn.lost.set()
         elif event == "scan":
             logger.warning(

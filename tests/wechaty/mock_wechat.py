@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -128,6 +129,15 @@ class Gateway:
             self._process.kill()
             await self._process.wait()
             self._process = None
+
+    def freeze(self) -> None:
+        """Stop the process (SIGSTOP): its sockets stay open but nothing answers."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
 
     async def restart(self) -> None:
         await self.kill()

@@ -249,6 +249,39 @@ async def test_the_channel_reconnects_after_the_gateway_is_killed_and_restarted(
     assert [s["id"] for s in await gateway.sent()] == [sent_id]
 
 
+async def test_the_channel_reconnects_when_the_gateway_stops_and_starts_serving(
+    connected: tuple[WechatyChannel, Recorder, Gateway],
+) -> None:
+    channel, recorder, gateway = connected
+    await gateway.post("/server/stop", {})
+    await eventually(lambda: not channel.connected, what="the channel to notice")
+    await gateway.post("/server/start", {})
+    assert await channel.wait_connected(20), gateway.log_tail()
+    message_id = await gateway.say(LI, "又连上了", room=ROOM_1)
+    assert (await recorder.one(message_id)).room_topic == TOPIC_1
+
+
+async def test_a_gateway_that_stops_answering_is_detected_by_the_probe(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    # a frozen peer keeps the TCP connection open: no stream end, only the probe notices
+    channel = make_channel(gateway, tmp_path / "media", rpc_timeout=1.0, login_timeout=3.0)
+    recorder = Recorder()
+    await channel.start(recorder.on_message, recorder.on_room_event)
+    try:
+        assert channel.connected
+        gateway.freeze()
+        try:
+            await eventually(lambda: not channel.connected, within=10, what="the probe")
+        finally:
+            gateway.thaw()
+        assert await channel.wait_connected(20), gateway.log_tail()
+        message_id = await gateway.say(ZHANG, "解冻了", room=ROOM_3)
+        assert (await recorder.one(message_id)).text == "解冻了"
+    finally:
+        await channel.stop()
+
+
 async def test_tls_works_against_the_gateways_default_certificate(
     tls_gateway: Gateway, tmp_path: Path
 ) -> None:
