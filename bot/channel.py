@@ -20,7 +20,7 @@ class Incoming:
     sender_id: str
     sender_name: str
     text: str
-    time: datetime  # naive UTC
+    time: datetime  # UTC (aware; a naive value is taken as UTC)
     room_id: str | None = None  # None: a private message to the bot
     room_topic: str | None = None
     mentions: tuple[str, ...] = ()  # chat ids @-mentioned

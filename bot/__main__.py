@@ -1,0 +1,108 @@
+"""The command line: `python -m bot run|migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from loguru import logger
+
+from bot.logging import configure
+from config.schema import ROOT, ConfigError, Settings, load_settings
+from storage import Database, SchemaBehind
+
+DEFAULT_CONFIG = ROOT / "config" / "demo.toml"
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    bot = settings.bot
+    updates: dict[str, object] = {}
+    if getattr(args, "channel", None):
+        updates["channel"] = args.channel
+    if getattr(args, "db", None):
+        updates["database"] = args.db
+    if updates:
+        bot = bot.model_copy(update=updates)
+    web = settings.web
+    web_updates: dict[str, object] = {}
+    if getattr(args, "host", None):
+        web_updates["host"] = args.host
+    if getattr(args, "port", None):
+        web_updates["port"] = args.port
+    if web_updates:
+        web = web.model_copy(update=web_updates)
+    return settings.model_copy(update={"bot": bot, "web": web})
+
+
+def _run(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import build_bot, create_app
+
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        return 2
+    bot = build_bot(settings, db=db)
+    app = create_app(bot)
+    host, port = settings.web.host, settings.web.port
+    logger.info(
+        "redsteward: channel={} database={} web=http://{}:{}/",
+        settings.bot.channel,
+        db.safe_url,
+        host,
+        port,
+    )
+    signins = [p.name for p in settings.people if p.password]
+    if signins and settings.bot.channel == "sim":
+        logger.info("demo sign-in: {} — password as in {}", "、".join(signins), settings.source)
+    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    before = db.current_revision()
+    db.migrate()
+    logger.info(
+        "database {} migrated from {} to {}", db.safe_url, before or "empty", db.current_revision()
+    )
+    db.close()
+    return 0
+
+
+def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="红管家 redsteward")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="run the bot and its web page")
+    run.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    run.add_argument("--channel", choices=["sim", "wechaty"])
+    run.add_argument("--db", help="SQLAlchemy URL (sqlite:///var/x.db, postgresql://...)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(fn=_run)
+    mig = sub.add_parser("migrate", help="apply database migrations")
+    mig.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    mig.add_argument("--db")
+    mig.add_argument("--log-level", default="INFO")
+    mig.set_defaults(fn=_migrate)
+    args = parser.parse_args(argv)
+    if configure_logging:
+        configure(args.log_level)
+    try:
+        return int(args.fn(args))
+    except ConfigError as e:
+        print(e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

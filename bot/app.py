@@ -1,0 +1,197 @@
+"""The app factory: one aiohttp application owns the database, channel, scheduler and web."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from loguru import logger
+
+from bot.channel import Channel, Incoming, RoomEvent
+from bot.clock import Clock, SystemClock
+from bot.dispatch import Dispatcher
+from bot.logging import route_std_logging
+from bot.outbox import OutboxSender
+from bot.setup import sync_config
+from bot.simulator import SimChannel, SimClock
+from bot.timekeeper import DueWork, Timekeeper
+from config.schema import Settings
+from handlers.context import DirectoryHolder, Services
+from handlers.main import build_router
+from nlp import Classifier, default_classifier
+from storage import Database
+from storage import outbox as outbox_q
+from storage.models import Room
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@dataclass(slots=True)
+class Bot:
+    """Everything the running bot is made of."""
+
+    services: Services
+    channel: Channel
+    dispatcher: Dispatcher
+    outbox: OutboxSender
+    timekeeper: Timekeeper
+    sim: SimChannel | None
+
+
+BOT = web.AppKey("bot", Bot)
+SETTINGS = web.AppKey("settings", Settings)
+JINJA = web.AppKey("jinja", jinja2.Environment)
+
+
+def build_bot(
+    settings: Settings,
+    *,
+    db: Database,
+    channel: Channel | None = None,
+    clock: Clock | None = None,
+    classifier: Classifier | None = None,
+    work: list[DueWork] | None = None,
+) -> Bot:
+    """Wire the parts together (nothing is started)."""
+    sim: SimChannel | None = None
+    if channel is None:
+        if settings.bot.channel == "sim":
+            clock = clock or SimClock()
+            assert isinstance(clock, SimClock) or hasattr(clock, "set")
+            sim = SimChannel(
+                settings.bot.self_id,
+                settings.bot.name,
+                clock,  # type: ignore[arg-type]
+                topics={r.id: r.topic for r in settings.rooms},
+            )
+            channel = sim
+        else:
+            from bot.channels.wechaty_adapter import WechatyChannel  # only here, on demand
+
+            channel = WechatyChannel.from_settings(settings)
+    elif isinstance(channel, SimChannel):
+        sim = channel
+    clock = clock or SystemClock()
+    services = Services(
+        settings=settings,
+        db=db,
+        clock=clock,
+        directory=DirectoryHolder(db),
+        classifier=classifier or default_classifier(),
+    )
+    dispatcher = Dispatcher(services, build_router())
+    outbox = OutboxSender(db, channel, settings.outbox)
+    timekeeper = Timekeeper(clock, outbox, list(work or []))
+    return Bot(services, channel, dispatcher, outbox, timekeeper, sim)
+
+
+async def _on_room_event(bot: Bot, event: RoomEvent) -> None:
+    """A renamed group stays bound to its building: only the topic is updated."""
+    now = bot.services.clock.now()
+
+    def update(session):  # type: ignore[no-untyped-def]
+        room = session.get(Room, event.room_id)
+        if room is None:
+            session.add(Room(id=event.room_id, topic=event.topic, updated_at=now))
+        else:
+            room.topic = event.topic
+            room.updated_at = now
+            session.add(room)
+
+    await bot.services.db.run(update)
+    await bot.services.directory.reload()
+    logger.info(
+        "room {} {}: topic {!r} (was {!r})", event.room_id, event.kind, event.topic, event.old_topic
+    )
+
+
+async def start_bot(bot: Bot) -> None:
+    """Prepare the database, load the directory, recover, and start the channel."""
+    s = bot.services
+    now = s.clock.now()
+    await s.db.run(sync_config, s.settings, now)
+    await s.directory.reload()
+    requeued = await s.db.run(outbox_q.recover_sending)
+    if requeued:
+        logger.warning("{} message(s) were mid-send when the last run stopped: re-queued", requeued)
+
+    async def on_message(msg: Incoming) -> None:
+        await bot.dispatcher.handle(msg)
+
+    async def on_event(event: RoomEvent) -> None:
+        await _on_room_event(bot, event)
+
+    await bot.channel.start(on_message, on_event)
+    await bot.dispatcher.recover()
+
+
+async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
+    bot = app[BOT]
+    db = bot.services.db
+    await asyncio.get_running_loop().run_in_executor(None, db.prepare)
+    await start_bot(bot)
+    yield
+    await bot.channel.stop()
+    db.close()
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """APScheduler drives the ticks in real time; the simulator's clock API drives them too."""
+    bot = app[BOT]
+    scheduler = AsyncIOScheduler(timezone=bot.services.settings.bot.timezone)
+    wake = asyncio.Event()
+    bot.services.wake_outbox = wake.set
+    scheduler.add_job(
+        bot.timekeeper.tick, "interval", seconds=15, id="tick", max_instances=1, coalesce=True
+    )
+    scheduler.start()
+
+    async def outbox_loop() -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            wake.clear()
+            try:
+                await bot.outbox.drain(bot.services.clock.now())
+            except Exception:
+                logger.exception("outbox drain failed")
+
+    task = asyncio.create_task(outbox_loop(), name="outbox")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    scheduler.shutdown(wait=False)
+
+
+def create_app(bot: Bot, *, background: bool = True) -> web.Application:
+    """The web app around a bot: lifecycle, simulator API, JSON API, pages."""
+    from bot import api, pages, sim_api
+
+    route_std_logging()
+    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app[BOT] = bot
+    app[SETTINGS] = bot.services.settings
+    app[JINJA] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    app.cleanup_ctx.append(_database_ctx)
+    if background:
+        app.cleanup_ctx.append(_scheduler_ctx)
+    api.setup(app)
+    pages.setup(app)
+    if bot.sim is not None:
+        sim_api.setup(app)
+    return app
+
+
+TICK = timedelta(seconds=15)

@@ -1,0 +1,200 @@
+"""From an incoming message to its effects: store it once, route it, answer it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from loguru import logger
+
+from bot.channel import Incoming
+from bot.clock import as_utc
+from handlers.basics import allowed
+from handlers.consult import answer_consult
+from handlers.context import Context, Services
+from handlers.errors import DomainError, NotAllowed
+from handlers.intake import keep_possible_complaint, open_complaint, unbound_room_reply
+from handlers.privacy import mask_phones
+from handlers.router import Router, normalise
+from nlp import Understanding
+from storage.directory import ROLE_LABELS_FALLBACK
+from storage.tickets import ensure_person, store_message, unhandled_messages
+
+# longer texts are classified off the event loop so one essay cannot stall the group
+INLINE_CLASSIFY_CHARS = 2000
+# what is stored of a single message (a 1 MB paste is kept in part, and says so)
+MAX_STORED_CHARS = 65536
+INTAKE_WORDS = ("报修", "投诉")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What handling a message did (for the simulator API and tests)."""
+
+    message_id: int
+    duplicate: bool
+    intent: str | None
+    ticket_id: int | None
+
+
+class Dispatcher:
+    """Routes incoming messages to handlers; one error handler turns domain errors to replies."""
+
+    def __init__(self, services: Services, router: Router) -> None:
+        self.services = services
+        self.router = router
+
+    async def handle(self, msg: Incoming) -> Outcome:
+        """Handle one incoming message exactly once."""
+        s = self.services
+        if msg.sender_id == s.settings.bot.self_id:
+            return Outcome(0, True, None, None)
+        now = s.clock.now()
+        text = (
+            msg.text
+            if len(msg.text) <= MAX_STORED_CHARS
+            else (msg.text[:MAX_STORED_CHARS] + "…[超长消息已截断]")
+        )
+
+        def store(session):  # type: ignore[no-untyped-def]
+            ensure_person(session, msg.sender_id, msg.sender_name, now)
+            return store_message(
+                session,
+                channel_message_id=msg.message_id,
+                room_id=msg.room_id,
+                sender_id=msg.sender_id,
+                sender_name=msg.sender_name,
+                text=text,
+                time=as_utc(msg.time),
+                now=now,
+                kind=msg.kind,
+                media_path=str(msg.media_path) if msg.media_path else None,
+            )
+
+        stored = await s.db.run(store)
+        if stored.duplicate and stored.handled:
+            logger.info("duplicate delivery of message {} ignored", msg.message_id)
+            return Outcome(stored.id, True, None, None)
+        ctx = Context(
+            services=s,
+            message_id=stored.id,
+            channel_message_id=msg.message_id,
+            sender_id=msg.sender_id,
+            sender_name=msg.sender_name,
+            text=text,
+            room_id=msg.room_id,
+            room_topic=msg.room_topic,
+            mentions=msg.mentions,
+            mentions_self=msg.mentions_self,
+            now=now,
+            building=s.directory.current.building_of_room(msg.room_id),
+        )
+        try:
+            await self._route(ctx, msg)
+            await ctx.finish()
+        except DomainError as e:
+            logger.info("refused {} from {}: {}", ctx.text[:40], msg.sender_id, e.reply)
+            ctx.intent = ctx.intent or "command"
+            ctx.say(e.reply, mention_sender=True)
+            await ctx.finish()
+        except Exception:
+            logger.exception(
+                "handling message {} in {} from {} failed",
+                msg.message_id,
+                msg.room_id,
+                msg.sender_id,
+            )
+            ctx.intent = "error"
+            ctx.say("抱歉，我处理这条消息时出了问题，已记录，请稍后再试或直接联系红色管家。")
+            await ctx.finish()
+        logger.info(
+            "handled room={} sender={} intent={} ticket={}",
+            msg.room_topic or msg.room_id or "private",
+            msg.sender_id,
+            ctx.intent,
+            ctx.ticket_id,
+        )
+        return Outcome(stored.id, stored.duplicate, ctx.intent, ctx.ticket_id)
+
+    async def _route(self, ctx: Context, msg: Incoming) -> None:
+        inv = self.router.find(msg.text)
+        if inv is None and ctx.mentions_self:
+            # "@红管家 报修 …" or "@红管家 #接单 1" : the mention is an address, not content
+            stripped = _strip_mentions(msg.text)
+            inv = self.router.find(stripped) or self.router.find("#" + stripped)
+        if inv is not None:
+            ctx.intent = "command"
+            cmd = inv.command
+            if not allowed(ctx, cmd.roles):
+                who = "、".join(ROLE_LABELS_FALLBACK.get(r, r) for r in sorted(cmd.roles or ()))
+                raise NotAllowed(
+                    f"抱歉，“{cmd.name}”只有{who}可以使用。发送 #帮助 查看您能用的命令。"
+                )
+            known = {pid: p.name for pid, p in ctx.directory.people.items()}
+            mentions = [(pid, known.get(pid, pid)) for pid in msg.mentions]
+            args = cmd.parse(inv.raw_args, mentions)
+            await cmd.handler(ctx, args)
+            return
+        if ctx.is_private:
+            ctx.intent = "private"
+            ctx.say(ctx.settings.template("private_hint").format(bot=ctx.settings.bot.name))
+            return
+        u = await self._classify(ctx.text)
+        explicit = ctx.mentions_self or _starts_with_intake(ctx.text)
+        if explicit:
+            u = u.as_complaint(ctx.settings.tickets.default_category)
+        if u.intent == "complaint" and (ctx.building is None):
+            ctx.intent = "complaint"
+            ctx.say(unbound_room_reply(ctx).text)
+            return
+        if u.intent == "complaint" and not u.borderline:
+            await open_complaint(ctx, u, explicit=explicit)
+        elif u.intent == "complaint":
+            await keep_possible_complaint(ctx, u)
+        elif u.intent == "consult":
+            await answer_consult(ctx, u)
+        else:
+            ctx.intent = "none"
+
+    async def _classify(self, text: str) -> Understanding:
+        clf = self.services.classifier
+        if len(text) <= INLINE_CLASSIFY_CHARS:
+            return clf.classify(text)
+        return await asyncio.get_running_loop().run_in_executor(None, clf.classify, text)
+
+    async def recover(self) -> int:
+        """Handle messages stored before a crash but never handled."""
+        rows = await self.services.db.run(unhandled_messages)
+        for m in rows:
+            topic = self.services.directory.current.rooms.get(m.room_id or "", (None, None))[0]
+            await self.handle(
+                Incoming(
+                    message_id=m.channel_message_id,
+                    sender_id=m.sender_id,
+                    sender_name=m.sender_name,
+                    text=m.text,
+                    time=m.time,
+                    room_id=m.room_id,
+                    room_topic=topic,
+                )
+            )
+        if rows:
+            logger.warning("recovered {} message(s) left unhandled by the last run", len(rows))
+        return len(rows)
+
+
+def _strip_mentions(text: str) -> str:
+    t = normalise(text)
+    while t.startswith("@"):
+        _, _, t = t.partition(" ")
+    return t.strip()
+
+
+def _starts_with_intake(text: str) -> bool:
+    t = _strip_mentions(text)
+    return t.startswith(INTAKE_WORDS) and len(t) > 2
+
+
+def log_safe(text: str) -> str:
+    """A message text fit for the log: phone numbers masked."""
+    return mask_phones(text)

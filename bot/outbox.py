@@ -1,0 +1,109 @@
+"""Sending what the outbox holds: paced per group and per account, retried, never twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from loguru import logger
+
+from bot.channel import Channel, ChannelError, Outgoing
+from config.schema import OutboxConfig
+from handlers.privacy import mask_phones
+from storage import Database
+from storage import outbox as q
+from storage.models import OutboxMessage
+
+MINUTE = timedelta(minutes=1)
+
+
+class OutboxSender:
+    """Drains the outbox through a channel within the configured caps."""
+
+    def __init__(self, db: Database, channel: Channel, config: OutboxConfig) -> None:
+        self.db = db
+        self.channel = channel
+        self.config = config
+        self._lock = asyncio.Lock()
+        self._recent: deque[tuple[datetime, str | None]] = deque()
+        self._loaded = False
+
+    async def _load_recent(self, now: datetime) -> None:
+        rows = await self.db.run(q.sent_since, now - MINUTE)
+        self._recent = deque(sorted(((t, r) for r, t in rows), key=lambda x: x[0]))
+        self._loaded = True
+
+    def _room_full(self, room_id: str | None, now: datetime) -> bool:
+        while self._recent and self._recent[0][0] <= now - MINUTE:
+            self._recent.popleft()
+        if len(self._recent) >= self.config.per_account_per_minute:
+            return True
+        if room_id is None:
+            return False
+        return sum(1 for _, r in self._recent if r == room_id) >= self.config.per_room_per_minute
+
+    def next_slot(self, now: datetime) -> datetime | None:
+        """When the pacing window next frees a place (None if nothing was sent lately)."""
+        if not self._recent:
+            return None
+        return self._recent[0][0] + MINUTE
+
+    async def drain(self, now: datetime) -> int:
+        """Send every due message the caps allow; return how many went out."""
+        async with self._lock:
+            if not self._loaded:
+                await self._load_recent(now)
+            sent = 0
+            rows = await self.db.run(q.due, now)
+            for row in rows:
+                assert row.id is not None
+                if self._room_full(row.room_id, now):
+                    continue  # waits for the pacing window; stays pending, never dropped
+                if not await self.db.run(q.claim, row.id):
+                    continue  # another process took it
+                if await self._send_one(row, now):
+                    sent += 1
+            if sent:
+                logger.debug("outbox sent {} message(s)", sent)
+            return sent
+
+    async def _send_one(self, row: OutboxMessage, now: datetime) -> bool:
+        assert row.id is not None
+        out = Outgoing(
+            text=row.text,
+            room_id=row.room_id,
+            person_id=row.person_id,
+            mentions=tuple(row.mentions or ()),
+            image_path=Path(row.image_path) if row.image_path else None,
+        )
+        try:
+            channel_id = await asyncio.wait_for(self.channel.send(out), timeout=30)
+        except (ChannelError, TimeoutError, OSError) as e:
+            retry = now + q.backoff(
+                row.attempts + 1, self.config.retry_base_seconds, self.config.retry_max_seconds
+            )
+            await self.db.run(q.mark_failed, row.id, f"{type(e).__name__}: {e}", retry)
+            logger.warning(
+                "send of outbox #{} to {} failed ({}: {}); retry at {}",
+                row.id,
+                row.room_id or row.person_id,
+                type(e).__name__,
+                mask_phones(str(e)),
+                retry.isoformat(),
+            )
+            return False
+        await self.db.run(q.mark_sent, row.id, now, channel_id)
+        self._recent.append((now, row.room_id))
+        return True
+
+    async def next_release(self, now: datetime) -> datetime | None:
+        """When something in the outbox may next go out."""
+        release = await self.db.run(q.next_release)
+        if release is None:
+            return None
+        slot = self.next_slot(now)
+        if release <= now and slot is not None:
+            return max(release, slot)
+        return release

@@ -1,0 +1,229 @@
+"""What a handler is given: the services it may use and the message it handles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from config.schema import Settings
+from nlp import Classifier
+from storage import Database
+from storage.directory import BuildingInfo, Directory, PersonInfo, load_directory
+from storage.outbox import enqueue
+from storage.tickets import mark_handled
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """Tells the time (aware UTC)."""
+
+    def now(self) -> datetime:
+        """The current time."""
+        ...
+
+
+class DirectoryHolder:
+    """The current directory snapshot, reloaded after changes."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self.current = Directory()
+
+    async def reload(self) -> Directory:
+        """Rebuild the snapshot from the tables."""
+        self.current = await self._db.run(load_directory)
+        return self.current
+
+    def reload_sync(self) -> Directory:
+        """Rebuild the snapshot from the tables (outside the event loop)."""
+        self.current = self._db.call(load_directory)
+        return self.current
+
+
+@dataclass(slots=True)
+class Services:
+    """The long-lived parts every handler may use."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    directory: DirectoryHolder
+    classifier: Classifier
+    wake_outbox: Callable[[], None] = lambda: None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The deployment's time zone."""
+        return self.settings.tz
+
+    def local(self, moment: datetime) -> datetime:
+        """A UTC moment in local time."""
+        return moment.astimezone(self.tz)
+
+    def after_quiet_hours(self, moment: datetime) -> datetime:
+        """The moment itself, or the end of quiet hours if it falls inside them."""
+        q = self.settings.quiet_hours
+        if not q.enabled:
+            return moment
+        local = self.local(moment)
+        t = local.time()
+        inside = (q.start <= t or t < q.end) if q.start > q.end else (q.start <= t < q.end)
+        if not inside:
+            return moment
+        day = local.date() if t < q.end else local.date() + timedelta(days=1)
+        end = datetime.combine(day, q.end, tzinfo=self.tz)
+        return end.astimezone(moment.tzinfo)
+
+
+@dataclass(slots=True)
+class Outbound:
+    """A message a handler decided to send, written to the outbox with its effects."""
+
+    text: str
+    room_id: str | None = None
+    person_id: str | None = None
+    mentions: tuple[str, ...] = ()
+    urgent: bool = False
+    quiet: bool = False  # a bot-initiated group post: waits out quiet hours unless urgent
+    key: str | None = None
+    image_path: str | None = None
+
+
+@dataclass(slots=True)
+class Tx:
+    """The messages a transaction sends; keyed by the source message so replays send none."""
+
+    services: Services
+    key_prefix: str
+    outbound: list[Outbound] = field(default_factory=list)
+
+    def send(self, out: Outbound) -> None:
+        """Queue one message."""
+        self.outbound.append(out)
+
+    def flush(self, session: Session, now: datetime) -> int:
+        """Write the queued messages to the outbox; how many were new."""
+        new = 0
+        for i, out in enumerate(self.outbound):
+            not_before = now
+            if out.quiet and not out.urgent and out.room_id is not None:
+                not_before = self.services.after_quiet_hours(now)
+            new += enqueue(
+                session,
+                key=out.key or f"{self.key_prefix}:{i}",
+                text=out.text,
+                now=now,
+                room_id=out.room_id,
+                person_id=out.person_id,
+                mentions=out.mentions,
+                image_path=out.image_path,
+                not_before=not_before,
+                urgent=out.urgent,
+            )
+        self.outbound.clear()
+        return new
+
+
+@dataclass(slots=True)
+class Context:
+    """One incoming message being handled."""
+
+    services: Services
+    message_id: int  # the stored message's row id
+    channel_message_id: str
+    sender_id: str
+    sender_name: str
+    text: str
+    room_id: str | None
+    room_topic: str | None
+    mentions: tuple[str, ...]
+    mentions_self: bool
+    now: datetime
+    building: BuildingInfo | None
+    intent: str | None = None
+    ticket_id: int | None = None
+    handled: bool = False
+    _replies: Tx | None = None
+    _runs: int = 0
+
+    @property
+    def directory(self) -> Directory:
+        """The current who-and-where snapshot."""
+        return self.services.directory.current
+
+    @property
+    def person(self) -> PersonInfo | None:
+        """The sender, when they hold any role."""
+        return self.directory.person(self.sender_id)
+
+    @property
+    def is_private(self) -> bool:
+        """True for a private chat with the bot."""
+        return self.room_id is None
+
+    @property
+    def settings(self) -> Settings:
+        """The configuration."""
+        return self.services.settings
+
+    def tx(self) -> Tx:
+        """A fresh set of outgoing messages keyed by this message."""
+        self._runs += 1
+        return Tx(self.services, f"msg:{self.channel_message_id}:{self._runs}")
+
+    def reply(
+        self,
+        text: str,
+        mentions: Sequence[str] = (),
+        *,
+        mention_sender: bool = False,
+        urgent: bool = False,
+    ) -> Outbound:
+        """An answer where the message came from: the group, or private chat."""
+        if mention_sender and self.room_id is not None:
+            mentions = (self.sender_id, *mentions)
+            text = f"@{self.sender_name}\u2005{text}"
+        if self.room_id is not None:
+            return Outbound(text, room_id=self.room_id, mentions=tuple(mentions), urgent=urgent)
+        return Outbound(text, person_id=self.sender_id, urgent=urgent)
+
+    def say(self, text: str, **kw: Any) -> None:
+        """Queue an answer that needs no other change (flushed when handling ends)."""
+        if self._replies is None:
+            self._replies = self.tx()
+        self._replies.send(self.reply(text, **kw))
+
+    async def run(self, fn: Callable[[Session, Tx], T]) -> T:
+        """Run fn in one transaction that also sends its messages and marks this message done."""
+        tx = self.tx()
+        if self._replies is not None:
+            tx.outbound[:0] = self._replies.outbound
+            self._replies = None
+
+        def work(session: Session) -> T:
+            result = fn(session, tx)
+            tx.flush(session, self.now)
+            mark_handled(session, self.message_id, self.intent, self.ticket_id)
+            return result
+
+        result = await self.services.db.run(work)
+        self.handled = True
+        self.services.wake_outbox()
+        return result
+
+    async def finish(self) -> None:
+        """Flush pending answers and mark the message handled (if no run() did)."""
+        if self._replies is not None or not self.handled:
+            await self.run(lambda _s, _tx: None)
+
+
+def at_local(services: Services, day: datetime, t: time) -> datetime:
+    """A local wall-clock time on a day, as UTC."""
+    local = datetime.combine(services.local(day).date(), t, tzinfo=services.tz)
+    return local.astimezone(day.tzinfo)

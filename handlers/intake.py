@@ -1,0 +1,176 @@
+"""Complaints become tickets: acknowledged at once, merged with duplicates, never lost."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+from sqlmodel import Session
+
+from handlers.context import Context, Outbound, Tx
+from handlers.privacy import mask_for_group
+from nlp import Understanding
+from storage.directory import BuildingInfo
+from storage.models import Ticket
+from storage.tickets import (
+    add_possible_complaint,
+    create_ticket,
+    open_tickets_like,
+    second_ticket,
+    window_start,
+)
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [c for c in text if c.isalnum()]
+    return {a + b for a, b in itertools.pairwise(chars)}
+
+
+def similarity(a: str, b: str, keywords_a: set[str], keywords_b: set[str]) -> float:
+    """How alike two complaints are: shared deciding words, or shared character pairs."""
+    kw = (
+        len(keywords_a & keywords_b) / len(keywords_a | keywords_b)
+        if keywords_a and keywords_b
+        else 0
+    )
+    ba, bb = _bigrams(a), _bigrams(b)
+    jac = len(ba & bb) / len(ba | bb) if ba and bb else 0.0
+    return max(kw, jac)
+
+
+def summary_of(text: str, limit: int = 200) -> str:
+    """The complaint as stored: the resident's own words, trimmed."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def category_label(ctx: Context, code: str) -> str:
+    """The label people see for a category code."""
+    return ctx.services.classifier.categories.get(code, code)
+
+
+def steward_mentions(building: BuildingInfo | None, ctx: Context) -> tuple[list[str], str]:
+    """The building's stewards as mention ids and as '@王红管' text."""
+    if building is None:
+        return [], ""
+    stewards = ctx.directory.stewards_of(building)
+    return [p.id for p in stewards], "、".join(f"@{p.name}\u2005" for p in stewards)
+
+
+def first_deadline(ctx: Context) -> tuple[str, object]:
+    """The response deadline of a new ticket (the "2" of 2341)."""
+    return ("response", ctx.now + timedelta(minutes=ctx.settings.sla.response_minutes))
+
+
+async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = False) -> None:
+    """Turn a complaint into a ticket (or a 附议 of an open one) and acknowledge it."""
+    building = ctx.building
+    s = ctx.settings
+    text = ctx.text
+    category = u.category or u.best_category or s.tickets.default_category
+    keywords = set(u.keywords)
+    place = u.location.text if u.location and u.location.text else None
+    if place is None and building is not None:
+        place = building.label
+    ctx.intent = "complaint"
+
+    def work(session: Session, tx: Tx) -> Ticket:
+        since = window_start(ctx.now, s.tickets.duplicate_window_hours)
+        bid = building.id if building else None
+        for t in open_tickets_like(session, bid, category, since):
+            if t.reporter_id == ctx.sender_id and not explicit:
+                match = t  # the same resident again: one ticket
+            elif similarity(text, t.summary, keywords, set((t.keywords or "").split())) >= (
+                s.tickets.duplicate_similarity
+            ):
+                match = t
+            else:
+                continue
+            added = second_ticket(
+                session, match, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
+            )
+            ctx.ticket_id = match.id
+            if added or match.reporter_id != ctx.sender_id:
+                tx.send(
+                    ctx.reply(
+                        s.template("ack_duplicate").format(
+                            mention="",
+                            number=match.number,
+                            category=category_label(ctx, match.category),
+                            reporters=match.reporters_count,
+                        ),
+                        mention_sender=True,
+                    )
+                )
+            return match
+        deadline_kind, deadline_at = first_deadline(ctx)
+        ticket = create_ticket(
+            session,
+            first_number=s.tickets.first_number,
+            category=category,
+            urgent=u.urgent,
+            summary=summary_of(text),
+            keywords=" ".join(sorted(keywords)) or None,
+            location=place,
+            building_id=bid,
+            community_id=building.community_id if building else None,
+            room_id=ctx.room_id,
+            reporter_id=ctx.sender_id,
+            message_id=ctx.message_id,
+            now=ctx.now,
+            source="private" if ctx.is_private else "group",
+            major=category in s.tickets.major_categories,
+            deadline=(deadline_kind, deadline_at),  # type: ignore[arg-type]
+            data={
+                "keywords": sorted(keywords),
+                "confidence": round(u.confidence, 3),
+                "explicit": explicit,
+            },
+        )
+        ctx.ticket_id = ticket.id
+        ids, names = steward_mentions(building, ctx)
+        key = "ack_urgent" if u.urgent else "ack"
+        place_part = s.template("place_part").format(place=mask_for_group(place)) if place else ""
+        reply = ctx.reply(
+            s.template(key).format(
+                mention="",
+                number=ticket.number,
+                category=category_label(ctx, category),
+                place_part=place_part,
+                stewards=names or s.template("ack_no_steward"),
+            ),
+            mentions=ids,
+            mention_sender=True,
+            urgent=u.urgent,
+        )
+        tx.send(reply)
+        return ticket
+
+    await ctx.run(work)
+
+
+async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:
+    """A message the classifier was unsure of: kept for the stewards, the group sees nothing."""
+    building = ctx.building
+    ctx.intent = "possible"
+
+    def work(session: Session, _tx: Tx) -> None:
+        add_possible_complaint(
+            session,
+            message_id=ctx.message_id,
+            room_id=ctx.room_id,
+            building_id=building.id if building else None,
+            community_id=building.community_id if building else None,
+            sender_id=ctx.sender_id,
+            text=ctx.text,
+            category=u.category or u.best_category,
+            confidence=u.confidence,
+            now=ctx.now,
+        )
+
+    await ctx.run(work)
+
+
+def unbound_room_reply(ctx: Context) -> Outbound:
+    """Tell a group that is bound to no building how to bind it."""
+    return ctx.reply(ctx.settings.template("unbound_room"))

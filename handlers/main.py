@@ -1,0 +1,23 @@
+"""The whole bot's router: every feature's commands, and 帮助 that lists them."""
+
+from __future__ import annotations
+
+from handlers import basics
+from handlers.basics import help_text
+from handlers.context import Context
+from handlers.router import CommandArgs, Router
+
+
+def build_router() -> Router:
+    """All commands, in the order 帮助 lists them."""
+    root = Router("root")
+    root.include(basics.router)
+
+    @root.command(
+        "帮助", aliases=("help", "菜单"), usage="#帮助", example="#帮助", summary="查看我能用的命令"
+    )
+    async def show_help(ctx: Context, _args: CommandArgs) -> None:
+        """List exactly the commands the sender may use."""
+        ctx.say(help_text(ctx, [(c.name, c.summary, c.example, c.roles) for c in root.commands]))
+
+    return root

@@ -1,0 +1,142 @@
+"""The database: one SQLAlchemy engine, sync sessions run off the event loop.
+
+Handlers hand a plain function of a Session to ``Database.run``; it runs in a worker
+thread inside one transaction (committed on return, rolled back on error). One thread
+for SQLite (a single writer anyway), a small pool for PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class SchemaBehind(Exception):
+    """The database exists but its schema is older than this code."""
+
+
+def _alembic_config(url: str) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres:// and postgresql:// URLs for psycopg 3; create SQLite's folder."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url.removeprefix("postgres://")
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for the bot: WAL and foreign keys on SQLite, pooled on PostgreSQL."""
+    url = normalise_url(url)
+    if make_url(url).get_backend_name() == "sqlite":
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class Database:
+    """The bot's database and the thread its sessions run in."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        workers = 1 if self.is_sqlite else 8
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
+
+    # --- schema -------------------------------------------------------------------------
+    def head_revision(self) -> str | None:
+        """The newest migration this code knows."""
+        return ScriptDirectory.from_config(_alembic_config(self.url)).get_current_head()
+
+    def current_revision(self) -> str | None:
+        """The migration the database is at (None for a database without our tables)."""
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def is_empty(self) -> bool:
+        """True when the database has no tables at all."""
+        return not inspect(self.engine).get_table_names()
+
+    def migrate(self) -> None:
+        """Apply every migration up to the newest."""
+        cfg = _alembic_config(self.url)
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def prepare(self) -> None:
+        """Create a new empty database; refuse an existing one whose schema is behind."""
+        current = self.current_revision()
+        head = self.head_revision()
+        if current == head:
+            return
+        if current is None and self.is_empty():
+            self.migrate()
+            return
+        raise SchemaBehind(
+            f"the database at {self.safe_url} is at schema {current or 'unknown'}, "
+            f"this version needs {head}: run `python -m bot migrate` first"
+        )
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for messages and logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    # --- work ---------------------------------------------------------------------------
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(session, *args) in one transaction, in this thread."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                result = fn(session, *args)
+                session.commit()
+                return result
+            except BaseException:
+                session.rollback()
+                raise
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run fn(session, *args) in one transaction, off the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.call, fn, *args)
+
+    def close(self) -> None:
+        """Stop the worker threads and dispose of the connection pool."""
+        self._executor.shutdown(wait=True)
+        self.engine.dispose()

@@ -1,0 +1,214 @@
+"""The tables. Times are naive UTC throughout; the bot converts to local time for people."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# A ticket's life: new -> claimed -> planned -> resolved -> closed; cancelled from open states.
+TICKET_STATUSES = ("new", "claimed", "planned", "resolved", "closed", "cancelled")
+OPEN_STATUSES = ("new", "claimed", "planned")
+# The escalation ladder: 0 the property's steward, then grid, community, street, district.
+RUNGS = ("property", "grid", "community", "street", "district")
+
+
+class Community(SQLModel, table=True):
+    """A community (社区) under a street (街道) under a district (区县)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    street: str = Field(index=True)
+    district: str = Field(index=True)
+
+
+class Compound(SQLModel, table=True):
+    """A residential compound (小区)."""
+
+    __table_args__ = (UniqueConstraint("community_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    name: str
+
+
+class Building(SQLModel, table=True):
+    """A building (楼栋) of a compound."""
+
+    __table_args__ = (UniqueConstraint("compound_id", "name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    compound_id: int = Field(foreign_key="compound.id", index=True)
+    community_id: int = Field(foreign_key="community.id", index=True)
+    name: str  # "3号楼"
+
+
+class Room(SQLModel, table=True):
+    """A chat group, bound by its chat id (not its topic) to a building."""
+
+    id: str = Field(primary_key=True)
+    topic: str = Field(index=True)
+    building_id: int | None = Field(default=None, foreign_key="building.id", index=True)
+    updated_at: datetime
+
+
+class Person(SQLModel, table=True):
+    """Someone who wrote to the bot or holds a role; identified by chat id."""
+
+    id: str = Field(primary_key=True)
+    name: str
+    phone: str | None = None
+    password_hash: str | None = None
+    created_at: datetime
+    erased: bool = False
+
+
+class RoleAssignment(SQLModel, table=True):
+    """A role held somewhere: scope_kind building|compound|community|street|district|global."""
+
+    __table_args__ = (UniqueConstraint("person_id", "role", "scope_kind", "scope_value"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: str = Field(foreign_key="person.id", index=True)
+    role: str = Field(index=True)
+    scope_kind: str
+    scope_value: str  # a building or compound id, a community id, a street or district name
+    # revoked grants stay so that re-reading the config does not bring them back
+    revoked: bool = False
+
+
+class Message(SQLModel, table=True):
+    """Every message the bot received, stored once (replays are recognised by channel id)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_message_id: str = Field(unique=True)
+    room_id: str | None = Field(default=None, index=True)
+    sender_id: str = Field(index=True)
+    sender_name: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    kind: str = "text"
+    media_path: str | None = None
+    time: datetime = Field(index=True)
+    received_at: datetime
+    handled: bool = Field(default=False, index=True)
+    intent: str | None = None
+    ticket_id: int | None = Field(default=None, index=True)
+
+
+class Ticket(SQLModel, table=True):
+    """A resident's problem, from report to rating."""
+
+    __table_args__ = (
+        Index("ix_ticket_open_deadline", "status", "next_deadline_at"),
+        Index("ix_ticket_building_created", "building_id", "created_at"),
+        Index("ix_ticket_community_created", "community_id", "created_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    category: str = Field(index=True)
+    urgent: bool = False
+    major: bool = False
+    summary: str = Field(sa_column=Column(Text, nullable=False))
+    keywords: str | None = None  # the words that made it, space-separated (duplicate check)
+    location: str | None = None
+    building_id: int | None = Field(default=None, foreign_key="building.id")
+    community_id: int | None = Field(default=None, foreign_key="community.id")
+    room_id: str | None = None
+    reporter_id: str = Field(foreign_key="person.id", index=True)
+    assignee_id: str | None = Field(default=None, foreign_key="person.id", index=True)
+    status: str = Field(default="new", index=True)
+    rung: int = 0
+    reporters_count: int = 1
+    source: str = "group"  # group | private | hotline | dashboard
+    source_message_id: int | None = None
+    created_at: datetime = Field(index=True)
+    first_response_at: datetime | None = None
+    plan_at: datetime | None = None
+    reply_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    next_deadline_at: datetime | None = None
+    next_deadline_kind: str | None = None  # response | plan | reply | solution | rating
+    reminded_at: datetime | None = None
+    rating: str | None = None
+    rating_comment: str | None = None
+    updated_at: datetime
+
+
+class TicketReporter(SQLModel, table=True):
+    """Everyone who reported a ticket: the first reporter and those who seconded it (附议)."""
+
+    __table_args__ = (UniqueConstraint("ticket_id", "person_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    person_id: str = Field(foreign_key="person.id", index=True)
+    message_id: int | None = None
+    time: datetime
+
+
+class TicketEvent(SQLModel, table=True):
+    """The append-only log of a ticket: who did what, when, from which message."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    kind: str  # created, seconded, claimed, planned, progress, resolved, closed, ...
+    actor_id: str | None = None
+    time: datetime
+    message_id: int | None = None
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    data: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class PossibleComplaint(SQLModel, table=True):
+    """A message the classifier was unsure of: stewards see it, it is not ticketed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    room_id: str | None = None
+    building_id: int | None = Field(default=None, index=True)
+    community_id: int | None = Field(default=None, index=True)
+    sender_id: str
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    category: str | None = None
+    confidence: float = 0.0
+    created_at: datetime = Field(index=True)
+    status: str = Field(default="open", index=True)  # open | ticketed | dismissed
+    ticket_id: int | None = None
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A message the bot has accepted to send: persisted, paced, retried, never sent twice."""
+
+    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True)  # idempotency key: a second enqueue with it is a no-op
+    room_id: str | None = Field(default=None, index=True)
+    person_id: str | None = Field(default=None, index=True)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    image_path: str | None = None
+    urgent: bool = False
+    created_at: datetime
+    not_before: datetime
+    status: str = Field(default="pending")  # pending | sending | sent | merged | failed
+    attempts: int = 0
+    last_error: str | None = None
+    sent_at: datetime | None = Field(default=None, index=True)
+    channel_message_id: str | None = None
+    merged_into: int | None = None
+
+
+class Counter(SQLModel, table=True):
+    """Named counters (ticket numbers): incremented under a row lock."""
+
+    name: str = Field(primary_key=True)
+    value: int
+
+
+class AuditLog(SQLModel, table=True):
+    """Changes to buildings, groups, people and roles: who changed what."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    time: datetime = Field(index=True)
+    actor_id: str | None = None
+    action: str
+    detail: str = Field(sa_column=Column(Text, nullable=False))

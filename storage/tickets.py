@@ -1,0 +1,300 @@
+"""Messages, people and tickets: the rows a handled message leaves behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from storage.models import (
+    OPEN_STATUSES,
+    Counter,
+    Message,
+    Person,
+    PossibleComplaint,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """The outcome of storing an incoming message."""
+
+    id: int
+    duplicate: bool  # the channel delivered it before
+    handled: bool  # ... and it was fully handled then
+
+
+def store_message(
+    session: Session,
+    *,
+    channel_message_id: str,
+    room_id: str | None,
+    sender_id: str,
+    sender_name: str,
+    text: str,
+    time: datetime,
+    now: datetime,
+    kind: str = "text",
+    media_path: str | None = None,
+) -> StoredMessage:
+    """Store a message once; a replay returns the first copy."""
+    existing = session.exec(
+        select(Message).where(Message.channel_message_id == channel_message_id)
+    ).first()
+    if existing is not None:
+        assert existing.id is not None
+        return StoredMessage(existing.id, True, existing.handled)
+    msg = Message(
+        channel_message_id=channel_message_id,
+        room_id=room_id,
+        sender_id=sender_id,
+        sender_name=sender_name,
+        text=text,
+        time=time,
+        received_at=now,
+        kind=kind,
+        media_path=media_path,
+    )
+    session.add(msg)
+    session.flush()
+    assert msg.id is not None
+    return StoredMessage(msg.id, False, False)
+
+
+def mark_handled(
+    session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
+) -> None:
+    """Record that a message was fully handled (in the same transaction as its effects)."""
+    session.execute(
+        update(Message)
+        .where(col(Message.id) == message_id)
+        .values(handled=True, intent=intent, ticket_id=ticket_id)
+    )
+
+
+def unhandled_messages(session: Session, limit: int = 1000) -> list[Message]:
+    """Messages stored but not handled (the process stopped in between)."""
+    return list(
+        session.exec(
+            select(Message).where(Message.handled == False).order_by(col(Message.id)).limit(limit)  # noqa: E712
+        )
+    )
+
+
+def ensure_person(session: Session, person_id: str, name: str, now: datetime) -> Person:
+    """The person with this chat id, created on first sight; their display name kept fresh."""
+    person = session.get(Person, person_id)
+    if person is None:
+        person = Person(id=person_id, name=name, created_at=now)
+        session.add(person)
+        session.flush()
+    elif name and person.name != name and not person.erased:
+        person.name = name
+        session.add(person)
+    return person
+
+
+def next_number(session: Session, first: int) -> int:
+    """The next ticket number, unique across processes (the counter row is locked)."""
+    result = session.execute(
+        update(Counter)
+        .where(col(Counter.name) == "ticket")
+        .values(value=Counter.value + 1)
+        .returning(col(Counter.value))
+    ).first()
+    if result is not None:
+        return int(result[0])
+    session.add(Counter(name="ticket", value=first))
+    session.flush()
+    return first
+
+
+def add_event(
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    now: datetime,
+    actor_id: str | None,
+    *,
+    message_id: int | None = None,
+    detail: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TicketEvent:
+    """Append an event to a ticket's log."""
+    assert ticket.id is not None
+    ev = TicketEvent(
+        ticket_id=ticket.id,
+        kind=kind,
+        actor_id=actor_id,
+        time=now,
+        message_id=message_id,
+        detail=detail,
+        data=data,
+    )
+    session.add(ev)
+    return ev
+
+
+def create_ticket(
+    session: Session,
+    *,
+    first_number: int,
+    category: str,
+    urgent: bool,
+    summary: str,
+    location: str | None,
+    building_id: int | None,
+    community_id: int | None,
+    room_id: str | None,
+    reporter_id: str,
+    keywords: str | None = None,
+    message_id: int | None,
+    now: datetime,
+    source: str = "group",
+    major: bool = False,
+    deadline: tuple[str, datetime] | None = None,
+    data: dict[str, Any] | None = None,
+) -> Ticket:
+    """Open a ticket with its first event and first reporter."""
+    ticket = Ticket(
+        number=next_number(session, first_number),
+        category=category,
+        urgent=urgent,
+        major=major or urgent,
+        summary=summary,
+        keywords=keywords,
+        location=location,
+        building_id=building_id,
+        community_id=community_id,
+        room_id=room_id,
+        reporter_id=reporter_id,
+        source=source,
+        source_message_id=message_id,
+        created_at=now,
+        updated_at=now,
+        next_deadline_kind=deadline[0] if deadline else None,
+        next_deadline_at=deadline[1] if deadline else None,
+    )
+    session.add(ticket)
+    session.flush()
+    assert ticket.id is not None
+    session.add(
+        TicketReporter(ticket_id=ticket.id, person_id=reporter_id, message_id=message_id, time=now)
+    )
+    add_event(
+        session,
+        ticket,
+        "created",
+        now,
+        reporter_id,
+        message_id=message_id,
+        detail=summary,
+        data=data,
+    )
+    return ticket
+
+
+def open_tickets_like(
+    session: Session, building_id: int | None, category: str, since: datetime
+) -> list[Ticket]:
+    """Open tickets of a building and category reported since a moment, newest first."""
+    q = select(Ticket).where(
+        col(Ticket.status).in_(list(OPEN_STATUSES)),
+        Ticket.category == category,
+        col(Ticket.created_at) >= since,
+    )
+    q = q.where(Ticket.building_id == building_id) if building_id is not None else q
+    return list(session.exec(q.order_by(col(Ticket.created_at).desc()).limit(20)))
+
+
+def second_ticket(
+    session: Session,
+    ticket: Ticket,
+    person_id: str,
+    message_id: int | None,
+    now: datetime,
+    major_reporters: int,
+) -> bool:
+    """Record a resident's 附议; False if they had reported it already."""
+    assert ticket.id is not None
+    already = session.exec(
+        select(TicketReporter.id).where(
+            TicketReporter.ticket_id == ticket.id, TicketReporter.person_id == person_id
+        )
+    ).first()
+    if already is not None:
+        return False
+    session.add(
+        TicketReporter(ticket_id=ticket.id, person_id=person_id, message_id=message_id, time=now)
+    )
+    ticket.reporters_count += 1
+    if ticket.reporters_count >= major_reporters:
+        ticket.major = True
+    ticket.updated_at = now
+    session.add(ticket)
+    add_event(
+        session,
+        ticket,
+        "seconded",
+        now,
+        person_id,
+        message_id=message_id,
+        data={"reporters": ticket.reporters_count},
+    )
+    return True
+
+
+def ticket_by_number(session: Session, number: int) -> Ticket | None:
+    """A ticket by its human-friendly number."""
+    return session.exec(select(Ticket).where(Ticket.number == number)).first()
+
+
+def ticket_events(session: Session, ticket_id: int) -> list[TicketEvent]:
+    """A ticket's log, oldest first."""
+    return list(
+        session.exec(
+            select(TicketEvent)
+            .where(TicketEvent.ticket_id == ticket_id)
+            .order_by(col(TicketEvent.id))
+        )
+    )
+
+
+def add_possible_complaint(
+    session: Session,
+    *,
+    message_id: int,
+    room_id: str | None,
+    building_id: int | None,
+    community_id: int | None,
+    sender_id: str,
+    text: str,
+    category: str | None,
+    confidence: float,
+    now: datetime,
+) -> PossibleComplaint:
+    """Keep a message the classifier was unsure of for the stewards to look at."""
+    pc = PossibleComplaint(
+        message_id=message_id,
+        room_id=room_id,
+        building_id=building_id,
+        community_id=community_id,
+        sender_id=sender_id,
+        text=text,
+        category=category,
+        confidence=confidence,
+        created_at=now,
+    )
+    session.add(pc)
+    return pc
+
+
+def window_start(now: datetime, hours: float) -> datetime:
+    """The start of a look-back window."""
+    return now - timedelta(hours=hours)
