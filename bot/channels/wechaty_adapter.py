@@ -44,6 +44,7 @@ from bot.channel import (
     RoomEvent,
     RoomEventHandler,
 )
+from config.schema import ConfigError, Settings
 
 # WeChat clients show a quoted reply as「name：quoted」, a dashed line, then the reply.
 _QUOTE = re.compile(r"^「(?P<quoted>.*?)」\n(?:- ){5,}-?\n(?P<reply>.*)$", re.DOTALL)
@@ -54,9 +55,6 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhos
 @cache
 def _wechaty() -> SimpleNamespace:
     """Import python-wechaty's puppet-service client once, with the fixes it needs on 3.11."""
-    # Never let the client look an endpoint up on api.chatie.io: we always pass one, and an
-    # environment value keeps it from trying even when an option is lost on the way.
-    os.environ.setdefault("WECHATY_PUPPET_SERVICE_ENDPOINT", "127.0.0.1:0")
     # python-wechaty's own stdlib loggers: quiet unless asked for (we log through loguru).
     os.environ.setdefault("WECHATY_LOG", "warn")
     with warnings.catch_warnings():
@@ -133,12 +131,12 @@ def split_quote(text: str) -> tuple[str, str | None]:
     return match.group("reply"), match.group("quoted")
 
 
-def _naive_utc(timestamp: float) -> datetime:
-    """A puppet timestamp (seconds or milliseconds since the epoch) as naive UTC."""
+def _utc(timestamp: float) -> datetime:
+    """A puppet timestamp (seconds or milliseconds since the epoch) as an aware UTC time."""
     if timestamp <= 0:
-        return datetime.now(UTC).replace(tzinfo=None)
+        return datetime.now(UTC)
     seconds = timestamp / 1000 if timestamp > 100_000_000_000 else timestamp
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _file_box_json(path: Path) -> str:
@@ -225,6 +223,32 @@ class WechatyChannel:
         self._connected = asyncio.Event()
         self._self_id = ""
         self._attempts = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WechatyChannel:
+        """The channel as configured: [wechaty] in the file, the environment overriding it.
+
+        WECHATY_PUPPET_SERVICE_ENDPOINT and WECHATY_PUPPET_SERVICE_TOKEN win over the file, so
+        the token can live in a service's environment file rather than in the configuration.
+        """
+        c = settings.wechaty
+        endpoint = os.environ.get("WECHATY_PUPPET_SERVICE_ENDPOINT") or c.endpoint
+        token = os.environ.get("WECHATY_PUPPET_SERVICE_TOKEN") or c.token
+        if not endpoint:
+            raise ConfigError(
+                "channel wechaty needs [wechaty] endpoint (or WECHATY_PUPPET_SERVICE_ENDPOINT)"
+            )
+        try:
+            return cls(
+                endpoint,
+                token,
+                media_dir=Path(settings.bot.media_dir),
+                tls=c.tls,
+                ca_file=Path(c.ca_file) if c.ca_file else None,
+                insecure=c.insecure,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"[wechaty]: {exc}") from None
 
     # -- the port -------------------------------------------------------------------------
 
@@ -515,7 +539,7 @@ class WechatyChannel:
                     kind="join",
                     room_id=payload.room_id,
                     topic=await self._topic(conn, payload.room_id, fresh=True),
-                    time=_naive_utc(payload.timestamp or 0),
+                    time=_utc(payload.timestamp or 0),
                 )
                 await self._emit_room_event(room_event)
         elif event == "room-topic":
@@ -525,7 +549,7 @@ class WechatyChannel:
                 room_id=payload.room_id,
                 topic=payload.new_topic,
                 old_topic=payload.old_topic or None,
-                time=_naive_utc(payload.timestamp or 0),
+                time=_utc(payload.timestamp or 0),
             )
             await self._emit_room_event(room_event)
 
@@ -559,7 +583,7 @@ class WechatyChannel:
             sender_id=talker_id,
             sender_name=await self._name(conn, talker_id, room_id),
             text=text,
-            time=_naive_utc(payload.timestamp),
+            time=_utc(payload.timestamp),
             room_id=room_id,
             room_topic=await self._topic(conn, room_id) if room_id else None,
             mentions=mentions,

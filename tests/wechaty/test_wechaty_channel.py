@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -93,7 +94,8 @@ async def test_a_residents_room_message_arrives_with_ids_topic_sender_and_mentio
     assert message.kind == "text"
     assert message.mentions == ()
     assert not message.mentions_self
-    assert message.time.tzinfo is None
+    assert message.time.tzinfo is UTC
+    assert abs(message.time - datetime.now(UTC)) < timedelta(minutes=1)
 
     mentioning = await recorder.one(mentioning_id)
     assert mentioning.mentions == (BOT_ID, STEWARD)

@@ -9,12 +9,13 @@ import pytest
 
 from bot.channels.wechaty_adapter import (
     WechatyChannel,
-    _naive_utc,
+    _utc,
     is_loopback,
     split_endpoint,
     split_quote,
     token_server_name,
 )
+from config.schema import ConfigError, Settings, parse_settings
 
 
 @pytest.mark.parametrize(
@@ -84,7 +85,44 @@ def test_a_quoted_reply_is_split_from_its_quote() -> None:
     assert split_quote("电梯坏了") == ("电梯坏了", None)
 
 
-def test_puppet_timestamps_in_seconds_or_milliseconds_become_naive_utc() -> None:
+def test_puppet_timestamps_in_seconds_or_milliseconds_become_utc() -> None:
     moment = datetime(2026, 11, 23, 7, 0, 0, tzinfo=UTC)
-    assert _naive_utc(moment.timestamp()) == datetime(2026, 11, 23, 7, 0, 0)
-    assert _naive_utc(moment.timestamp() * 1000) == datetime(2026, 11, 23, 7, 0, 0)
+    assert _utc(moment.timestamp()) == moment
+    assert _utc(moment.timestamp() * 1000) == moment
+    assert _utc(moment.timestamp()).tzinfo is UTC
+
+
+def _settings(**wechaty: object) -> Settings:
+    return parse_settings({"bot": {"channel": "wechaty"}, "wechaty": wechaty})
+
+
+def test_from_settings_reads_the_wechaty_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_ENDPOINT", raising=False)
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_TOKEN", raising=False)
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not parsed until connecting", encoding="utf-8")
+    channel = WechatyChannel.from_settings(
+        _settings(endpoint="puppet.example.com:8788", token="insecure_abc", ca_file=str(ca))
+    )
+    assert channel.name == "wechaty"
+
+
+def test_from_settings_lets_the_environment_override_endpoint_and_token(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_ENDPOINT", "10.1.2.3:8788")
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_TOKEN", "from-env")
+    # the file says loopback + insecure; the environment moves it off loopback: refused
+    with pytest.raises(ConfigError, match="loopback"):
+        WechatyChannel.from_settings(_settings(endpoint="127.0.0.1:8788", insecure=True))
+
+
+def test_from_settings_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_ENDPOINT", raising=False)
+    monkeypatch.delenv("WECHATY_PUPPET_SERVICE_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="endpoint"):
+        WechatyChannel.from_settings(_settings(token="t"))
+    with pytest.raises(ConfigError, match="token"):
+        WechatyChannel.from_settings(_settings(endpoint="127.0.0.1:8788", insecure=True))
