@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.channels.wechaty_adapter import WechatyChannel
+
 GATEWAY_DIR = Path(__file__).resolve().parent.parent / "wechaty_gateway"
 REQUIRE_ALL = os.environ.get("REDSTEWARD_REQUIRE_ALL") == "1"
 TOKEN = "insecure_redsteward-test-token"  # "insecure_" prefix: the TLS server name (SNI)
@@ -216,3 +218,17 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within:.0f}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def make_channel(gateway: Gateway, media_dir: Path, **options: Any) -> WechatyChannel:
+    """A WechatyChannel for the gateway, with short timeouts and backoff for tests."""
+    settings: dict[str, Any] = {
+        "insecure": not gateway.tls,
+        "probe_interval": 1.0,
+        "rpc_timeout": 5.0,
+        "login_timeout": 20.0,
+        "backoff_initial": 0.2,
+        "backoff_max": 1.0,
+    }
+    settings.update(options)
+    return WechatyChannel(gateway.endpoint, gateway.token, media_dir=media_dir, **settings)

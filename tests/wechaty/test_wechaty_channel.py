@@ -19,6 +19,7 @@ from mock_wechat import (
     ZHANG,
     Gateway,
     eventually,
+    make_channel,
     wechaty_root_ca,
 )
 
@@ -47,19 +48,6 @@ class Recorder:
     async def one(self, message_id: str) -> Incoming:
         found = await eventually(lambda: self.by_id(message_id), what=f"message {message_id}")
         return found[0]  # type: ignore[no-any-return]
-
-
-def make_channel(gateway: Gateway, media_dir: Path, **options: object) -> WechatyChannel:
-    settings: dict[str, object] = {
-        "insecure": True,
-        "probe_interval": 1.0,
-        "rpc_timeout": 5.0,
-        "login_timeout": 20.0,
-        "backoff_initial": 0.2,
-        "backoff_max": 1.0,
-    }
-    settings.update(options)
-    return WechatyChannel(gateway.endpoint, gateway.token, media_dir=media_dir, **settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture
