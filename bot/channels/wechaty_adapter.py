@@ -49,6 +49,8 @@ from config.schema import ConfigError, Settings
 # WeChat clients show a quoted reply as「name：quoted」, a dashed line, then the reply.
 _QUOTE = re.compile(r"^「(?P<quoted>.*?)」\n(?:- ){5,}-?\n(?P<reply>.*)$", re.DOTALL)
 _T = TypeVar("_T")
+# how long a lost connection waits for a running message handler before cancelling it
+HANDLER_GRACE_SECONDS = 30.0
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -160,7 +162,9 @@ class _Connection:
     events: asyncio.Queue[tuple[str, Any]] = field(default_factory=asyncio.Queue)
     logged_in: asyncio.Event = field(default_factory=asyncio.Event)
     lost: asyncio.Event = field(default_factory=asyncio.Event)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stream: asyncio.Task[None] | None = None
+    dispatcher: asyncio.Task[None] | None = None
+    closing: bool = False
     topics: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     self_id: str = ""
@@ -427,10 +431,8 @@ class WechatyChannel:
             puppet.on(event, self._enqueue(conn, event))
         puppet.on("heartbeat", lambda payload: logger.trace("wechaty: heartbeat {}", payload))
         number = conn.number
-        conn.tasks += [
-            asyncio.create_task(self._stream(conn), name=f"wechaty-stream-{number}"),
-            asyncio.create_task(self._dispatch(conn), name=f"wechaty-events-{number}"),
-        ]
+        conn.stream = asyncio.create_task(self._stream(conn), name=f"wechaty-stream-{number}")
+        conn.dispatcher = asyncio.create_task(self._dispatch(conn), name=f"wechaty-events-{number}")
         logged_in = asyncio.create_task(conn.logged_in.wait())
         lost = asyncio.create_task(conn.lost.wait())
         try:
@@ -481,15 +483,28 @@ class WechatyChannel:
                 return f"the gateway did not answer a version() probe: {exc!r}"
 
     async def _teardown(self, conn: _Connection) -> None:
-        """Drop a connection: stop its tasks and close its gRPC channel (no RPCs to a dead peer)."""
+        """Drop a connection: end its stream, let a running handler finish, close the channel.
+
+        No RPC goes to the peer (it may be dead); a message handler that is running is given
+        time to finish rather than being cancelled halfway through the bot's work.
+        """
         if self._conn is conn:
             self._conn = None
             self._connected.clear()
-        for task in conn.tasks:
-            task.cancel()
-        for task in conn.tasks:
+        conn.closing = True
+        if conn.stream is not None:
+            conn.stream.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await conn.stream
+        if conn.dispatcher is not None:
+            conn.events.put_nowait(("close", None))
+            try:
+                await asyncio.wait_for(asyncio.shield(conn.dispatcher), HANDLER_GRACE_SECONDS)
+            except TimeoutError:
+                logger.warning("wechaty: a message handler did not finish; cancelling it")
+                conn.dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await conn.dispatcher
         channel = getattr(conn.puppet, "channel", None)
         if channel is not None:
             channel.close()
@@ -505,6 +520,14 @@ class WechatyChannel:
         """Handle the connection's queued events one at a time; a failing one is logged."""
         while True:
             event, payload = await conn.events.get()
+            if conn.closing:
+                dropped = conn.events.qsize() + (event != "close")
+                if dropped:
+                    # the puppet service may deliver them again; storage de-duplicates by id
+                    logger.warning(
+                        "wechaty: {} event(s) dropped with connection {}", dropped, conn.number
+                    )
+                return
             try:
                 await self._handle(conn, event, payload)
             except asyncio.CancelledError:

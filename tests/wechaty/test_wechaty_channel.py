@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,6 +250,37 @@ async def test_the_channel_reconnects_when_the_gateway_stops_and_starts_serving(
     assert await channel.wait_connected(20), gateway.log_tail()
     message_id = await gateway.say(LI, "又连上了", room=ROOM_1)
     assert (await recorder.one(message_id)).room_topic == TOPIC_1
+
+
+async def test_a_running_message_handler_is_not_cut_off_when_the_connection_drops(
+    gateway: Gateway, tmp_path: Path
+) -> None:
+    release = asyncio.Event()
+    started: list[str] = []
+    finished: list[str] = []
+
+    async def slow_handler(message: Incoming) -> None:
+        started.append(message.message_id)
+        await release.wait()  # the bot's work (database, replies) takes its time
+        finished.append(message.message_id)
+
+    async def no_room_events(event: RoomEvent) -> None:
+        pass
+
+    channel = make_channel(gateway, tmp_path / "media")
+    await channel.start(slow_handler, no_room_events)
+    try:
+        message_id = await gateway.say(ZHANG, "电梯困人了", room=ROOM_3)
+        await eventually(lambda: started, what="the handler to start")
+        await gateway.kill()
+        await eventually(lambda: not channel.connected, what="the channel to notice")
+        release.set()
+        await eventually(lambda: finished, what="the handler to finish")
+        assert finished == [message_id]
+        await gateway.start()
+        assert await channel.wait_connected(20), gateway.log_tail()
+    finally:
+        await channel.stop()
 
 
 async def test_a_gateway_that_stops_answering_is_detected_by_the_probe(
