@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import ipaddress
 import json
 import mimetypes
@@ -125,6 +126,10 @@ def token_server_name(token: str) -> str | None:
     return head if sep and head else None
 
 
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def split_quote(text: str) -> tuple[str, str | None]:
     """The reply and the quoted text of a WeChat quoted-reply message (quoted is None if none)."""
     match = _QUOTE.match(text)
@@ -151,6 +156,12 @@ def _file_box_json(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     box = {"type": 1, "boxType": 1, "name": path.name, "base64": data, "mediaType": media_type}
     return json.dumps(box, ensure_ascii=False)
+
+
+def _close_channel(conn: _Connection) -> None:
+    channel = getattr(conn.puppet, "channel", None)
+    if channel is not None:
+        channel.close()
 
 
 @dataclass
@@ -184,6 +195,7 @@ class WechatyChannel:
         media_dir: Path,
         tls: bool = True,
         ca_file: Path | None = None,
+        ca_pem: str | None = None,
         insecure: bool = False,
         server_name: str | None = None,
         probe_interval: float = 30.0,
@@ -212,8 +224,13 @@ class WechatyChannel:
         self._token = token
         self._tls = not plain
         self._ca_file = Path(ca_file) if ca_file is not None else None
+        self._ca_pem = ca_pem
         self._server_name = server_name or token_server_name(token) or host
         self._media_dir = Path(media_dir)
+        try:
+            self._ssl = self._ssl_context() if self._tls else None
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"the TLS CA certificate cannot be used: {exc}") from exc
         self._probe_interval = probe_interval
         self._rpc_timeout = rpc_timeout
         self._login_timeout = login_timeout
@@ -227,17 +244,23 @@ class WechatyChannel:
         self._connected = asyncio.Event()
         self._self_id = ""
         self._attempts = 0
+        self._rooms_logged = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WechatyChannel:
-        """The channel as configured: [wechaty] in the file, the environment overriding it.
+        """The channel as configured: [wechaty] in the file, Wechaty's variables overriding it.
 
         WECHATY_PUPPET_SERVICE_ENDPOINT and WECHATY_PUPPET_SERVICE_TOKEN win over the file, so
-        the token can live in a service's environment file rather than in the configuration.
+        the token can live in a service's environment file rather than in the configuration;
+        WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_CLIENT=true turns TLS off (loopback only),
+        WECHATY_PUPPET_SERVICE_TLS_CA_CERT (PEM text) and ..._TLS_SERVER_NAME set up TLS, as
+        for Wechaty's own clients.
         """
         c = settings.wechaty
-        endpoint = os.environ.get("WECHATY_PUPPET_SERVICE_ENDPOINT") or c.endpoint
-        token = os.environ.get("WECHATY_PUPPET_SERVICE_TOKEN") or c.token
+        env = os.environ
+        endpoint = env.get("WECHATY_PUPPET_SERVICE_ENDPOINT") or c.endpoint
+        token = env.get("WECHATY_PUPPET_SERVICE_TOKEN") or c.token
+        insecure = c.insecure or _truthy(env.get("WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_CLIENT"))
         if not endpoint:
             raise ConfigError(
                 "channel wechaty needs [wechaty] endpoint (or WECHATY_PUPPET_SERVICE_ENDPOINT)"
@@ -249,7 +272,9 @@ class WechatyChannel:
                 media_dir=Path(settings.bot.media_dir),
                 tls=c.tls,
                 ca_file=Path(c.ca_file) if c.ca_file else None,
-                insecure=c.insecure,
+                ca_pem=env.get("WECHATY_PUPPET_SERVICE_TLS_CA_CERT") or None,
+                server_name=env.get("WECHATY_PUPPET_SERVICE_TLS_SERVER_NAME") or None,
+                insecure=insecure,
             )
         except ValueError as exc:
             raise ConfigError(f"[wechaty]: {exc}") from None
@@ -311,9 +336,10 @@ class WechatyChannel:
             if message.image_path is not None:
                 box = await asyncio.to_thread(_file_box_json, Path(message.image_path))
                 response = await self._rpc(
+                    conn,
                     conn.puppet.puppet_stub.message_send_file(
                         conversation_id=conversation, filebox=box
-                    )
+                    ),
                 )
                 message_id = response.id
             if message.text or message.image_path is None:
@@ -323,7 +349,7 @@ class WechatyChannel:
                     room_id = message.room_id or ""
                     text = await self._with_mention_names(conn, room_id, text, mentions)
                 message_id = await self._rpc(
-                    conn.puppet.message_send_text(conversation, text, mentions or None)
+                    conn, conn.puppet.message_send_text(conversation, text, mentions or None)
                 )
         except ChannelError:
             raise
@@ -338,7 +364,7 @@ class WechatyChannel:
         if conn is None or not self.connected:
             raise ChannelError("wechaty: not connected to the puppet service")
         try:
-            room_ids = await self._rpc(conn.puppet.room_list())
+            room_ids = await self._rpc(conn, conn.puppet.room_list())
             return {room_id: await self._topic(conn, room_id) for room_id in room_ids}
         except Exception as exc:
             raise ChannelError(f"wechaty: room list failed: {exc!r}") from exc
@@ -360,7 +386,10 @@ class WechatyChannel:
                     f"TLS, server name {self._server_name!r}" if self._tls else "plain, loopback",
                     number,
                 )
-                conn = await self._connect(number)
+                conn = await self._connect(number)  # tears down its own failures
+                if not self._rooms_logged:
+                    self._rooms_logged = True
+                    await self._log_rooms()
                 delay = self._backoff_initial  # it worked: the next outage starts small again
                 reason = await self._watch(conn)
                 logger.warning("wechaty: connection {} lost: {}", number, reason)
@@ -380,7 +409,7 @@ class WechatyChannel:
         """A python-wechaty PuppetService that dials our endpoint with our TLS settings."""
         w = _wechaty()
         host, port, token = self._host, self._port, self._token
-        ssl_context = self._ssl_context() if self._tls else None
+        ssl_context = self._ssl
         config = None
         if ssl_context is not None:
             config = w.Configuration(ssl_target_name_override=self._server_name)
@@ -403,9 +432,11 @@ class WechatyChannel:
             return _Puppet(w.PuppetOptions(end_point=f"{host}:{port}", token=token))
 
     def _ssl_context(self) -> ssl.SSLContext:
-        """TLS for gRPC: verify the gateway against the CA file (or the system store), h2 only."""
+        """TLS for gRPC: verify the gateway against the given CA (or the system store), h2 only."""
         context = ssl.create_default_context(
-            ssl.Purpose.SERVER_AUTH, cafile=str(self._ca_file) if self._ca_file else None
+            ssl.Purpose.SERVER_AUTH,
+            cafile=str(self._ca_file) if self._ca_file else None,
+            cadata=self._ca_pem,
         )
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.set_alpn_protocols(["h2"])
@@ -424,6 +455,17 @@ class WechatyChannel:
         self._connected.set()
         logger.info("wechaty: connection {} up, logged in as {}", number, conn.self_id)
         return conn
+
+    async def _log_rooms(self) -> None:
+        """Name the bot's groups once, so an operator can copy room ids into the config."""
+        try:
+            topics = await self.room_topics()
+        except ChannelError as exc:
+            logger.warning("wechaty: could not list the groups: {}", exc)
+            return
+        logger.info("wechaty: the account is in {} group(s)", len(topics))
+        for room_id, topic in list(topics.items())[:100]:
+            logger.info("wechaty:   room id {!r}  topic {!r}", room_id, topic)
 
     async def _open(self, conn: _Connection) -> None:
         puppet = conn.puppet
@@ -478,7 +520,7 @@ class WechatyChannel:
             except TimeoutError:
                 pass
             try:
-                await self._rpc(conn.puppet.puppet_stub.version())
+                await self._rpc(conn, conn.puppet.puppet_stub.version())
             except Exception as exc:
                 return f"the gateway did not answer a version() probe: {exc!r}"
 
@@ -505,14 +547,23 @@ class WechatyChannel:
                 conn.dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await conn.dispatcher
-        channel = getattr(conn.puppet, "channel", None)
-        if channel is not None:
-            channel.close()
+        _close_channel(conn)
         logger.info("wechaty: connection {} torn down", conn.number)
 
-    async def _rpc(self, call: Awaitable[_T]) -> _T:
-        """Await one RPC with the configured timeout."""
-        return await asyncio.wait_for(call, self._rpc_timeout)
+    async def _rpc(self, conn: _Connection, call: Awaitable[_T]) -> _T:
+        """Await one RPC on a connection, with the configured timeout.
+
+        An RPC racing a teardown could reopen the closed gRPC channel: close it again after.
+        """
+        try:
+            if conn.closing:
+                raise ChannelError(f"wechaty: connection {conn.number} is closed")
+            return await asyncio.wait_for(call, self._rpc_timeout)
+        finally:
+            if inspect.iscoroutine(call):
+                call.close()  # never awaited when refused above; a no-op otherwise
+            if conn.closing:
+                _close_channel(conn)
 
     # -- incoming events --------------------------------------------------------------------
 
@@ -584,7 +635,7 @@ class WechatyChannel:
     async def _incoming(self, conn: _Connection, message_id: str) -> Incoming | None:
         """The port's Incoming for a puppet message, or None for our own and unsupported ones."""
         w = _wechaty()
-        payload = await self._rpc(conn.puppet.message_payload(message_id))
+        payload = await self._rpc(conn, conn.puppet.message_payload(message_id))
         talker_id = payload.from_id
         if talker_id == conn.self_id:
             logger.debug("wechaty: dropped our own message {}", message_id)
@@ -618,7 +669,7 @@ class WechatyChannel:
 
     async def _topic(self, conn: _Connection, room_id: str, *, fresh: bool = False) -> str:
         if fresh or room_id not in conn.topics:
-            room = await self._rpc(conn.puppet.room_payload(room_id))
+            room = await self._rpc(conn, conn.puppet.room_payload(room_id))
             conn.topics[room_id] = room.topic or ""
         return conn.topics[room_id]
 
@@ -629,10 +680,12 @@ class WechatyChannel:
             name = ""
             if room_id:
                 with contextlib.suppress(Exception):
-                    member = await self._rpc(conn.puppet.room_member_payload(room_id, contact_id))
+                    member = await self._rpc(
+                        conn, conn.puppet.room_member_payload(room_id, contact_id)
+                    )
                     name = member.room_alias or member.name or ""
             if not name:
-                contact = await self._rpc(conn.puppet.contact_payload(contact_id))
+                contact = await self._rpc(conn, conn.puppet.contact_payload(contact_id))
                 name = contact.name or contact_id
             conn.names[key] = name
         return conn.names[key]
@@ -652,7 +705,7 @@ class WechatyChannel:
         """Save a message's image into the media dir; None when the puppet cannot give it."""
         w = _wechaty()
         try:
-            box = await self._rpc(conn.puppet.message_image(message_id))
+            box = await self._rpc(conn, conn.puppet.message_image(message_id))
         except Exception as exc:
             logger.warning("wechaty: image of message {} not available: {!r}", message_id, exc)
             return None

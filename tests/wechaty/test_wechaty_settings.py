@@ -101,12 +101,29 @@ def test_from_settings_reads_the_wechaty_section(
 ) -> None:
     monkeypatch.delenv("WECHATY_PUPPET_SERVICE_ENDPOINT", raising=False)
     monkeypatch.delenv("WECHATY_PUPPET_SERVICE_TOKEN", raising=False)
-    ca = tmp_path / "ca.pem"
-    ca.write_text("not parsed until connecting", encoding="utf-8")
     channel = WechatyChannel.from_settings(
-        _settings(endpoint="puppet.example.com:8788", token="insecure_abc", ca_file=str(ca))
+        _settings(endpoint="puppet.example.com:8788", token="insecure_abc")
     )
     assert channel.name == "wechaty"
+    bad_ca = tmp_path / "ca.pem"
+    bad_ca.write_text("not a certificate", encoding="utf-8")
+    with pytest.raises(ConfigError, match="CA"):
+        WechatyChannel.from_settings(
+            _settings(endpoint="puppet.example.com:8788", token="t", ca_file=str(bad_ca))
+        )
+
+
+def test_from_settings_honours_wechatys_client_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_ENDPOINT", "127.0.0.1:8788")
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_TOKEN", "insecure_env")
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_CLIENT", "true")
+    WechatyChannel.from_settings(_settings())  # plain gRPC on loopback: accepted
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_CLIENT", "false")
+    monkeypatch.setenv("WECHATY_PUPPET_SERVICE_TLS_CA_CERT", "-----BEGIN CERTIFICATE-----\nx")
+    with pytest.raises(ConfigError, match="CA"):
+        WechatyChannel.from_settings(_settings())
 
 
 def test_from_settings_lets_the_environment_override_endpoint_and_token(
