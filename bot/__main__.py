@@ -77,6 +77,12 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from bot.bench import run
+
+    return run(args.messages, args.pg, args.concurrency)
+
+
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="红管家 redsteward")
@@ -94,6 +100,12 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     mig.add_argument("--db")
     mig.add_argument("--log-level", default="INFO")
     mig.set_defaults(fn=_migrate)
+    bench = sub.add_parser("bench", help="measure ingest throughput against plain jieba")
+    bench.add_argument("--messages", type=int, default=5000)
+    bench.add_argument("--concurrency", type=int, default=32)
+    bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
+    bench.add_argument("--log-level", default="WARNING")
+    bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)
     if configure_logging:
         configure(args.log_level)

@@ -18,13 +18,20 @@ from handlers.privacy import mask_phones
 from handlers.router import Router, normalise
 from nlp import Understanding
 from storage.directory import ROLE_LABELS_FALLBACK
-from storage.tickets import ensure_person, store_message, unhandled_messages
+from storage.tickets import (
+    ensure_person,
+    store_message,
+    store_quiet_message,
+    unhandled_messages,
+)
 
 # longer texts are classified off the event loop so one essay cannot stall the group
 INLINE_CLASSIFY_CHARS = 2000
 # what is stored of a single message (a 1 MB paste is kept in part, and says so)
 MAX_STORED_CHARS = 65536
 INTAKE_WORDS = ("报修", "投诉")
+# senders seen by this process (id -> name): their row exists, no need to look
+KNOWN_SENDERS_MAX = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +50,7 @@ class Dispatcher:
     def __init__(self, services: Services, router: Router) -> None:
         self.services = services
         self.router = router
+        self._senders: dict[str, str] = {}
 
     async def handle(self, msg: Incoming) -> Outcome:
         """Handle one incoming message exactly once."""
@@ -56,8 +64,45 @@ class Dispatcher:
             else (msg.text[:MAX_STORED_CHARS] + "…[超长消息已截断]")
         )
 
+        known = self._senders.get(msg.sender_id) == msg.sender_name
+        understood: Understanding | None = None
+        if (
+            msg.room_id is not None
+            and msg.kind == "text"
+            and not msg.mentions_self
+            and self.router.find(msg.text) is None
+            and not _starts_with_intake(msg.text)
+        ):
+            understood = await self._classify(text)
+            if understood.intent == "none":
+                # most group traffic: stored as handled in one plain insert, nothing else
+                fresh = await s.db.run(
+                    lambda session: store_quiet_message(
+                        session,
+                        channel_message_id=msg.message_id,
+                        room_id=msg.room_id,
+                        sender_id=msg.sender_id,
+                        sender_name=msg.sender_name,
+                        text=text,
+                        time=as_utc(msg.time),
+                        now=now,
+                        intent="none",
+                        new_sender=not known,
+                    )
+                )
+                self._remember(msg.sender_id, msg.sender_name)
+                if not fresh:
+                    logger.info("duplicate delivery of message {} ignored", msg.message_id)
+                logger.debug(
+                    "handled room={} sender={} intent=none",
+                    msg.room_topic or msg.room_id,
+                    msg.sender_id,
+                )
+                return Outcome(0, not fresh, "none", None)
+
         def store(session):  # type: ignore[no-untyped-def]
-            ensure_person(session, msg.sender_id, msg.sender_name, now)
+            if not known:
+                ensure_person(session, msg.sender_id, msg.sender_name, now)
             return store_message(
                 session,
                 channel_message_id=msg.message_id,
@@ -72,6 +117,7 @@ class Dispatcher:
             )
 
         stored = await s.db.run(store)
+        self._remember(msg.sender_id, msg.sender_name)
         if stored.duplicate and stored.handled:
             logger.info("duplicate delivery of message {} ignored", msg.message_id)
             return Outcome(stored.id, True, None, None)
@@ -90,7 +136,7 @@ class Dispatcher:
             building=s.directory.current.building_of_room(msg.room_id),
         )
         try:
-            await self._route(ctx, msg)
+            await self._route(ctx, msg, understood)
             await ctx.finish()
         except DomainError as e:
             logger.info("refused {} from {}: {}", ctx.text[:40], msg.sender_id, e.reply)
@@ -116,7 +162,12 @@ class Dispatcher:
         )
         return Outcome(stored.id, stored.duplicate, ctx.intent, ctx.ticket_id)
 
-    async def _route(self, ctx: Context, msg: Incoming) -> None:
+    def _remember(self, sender_id: str, name: str) -> None:
+        if len(self._senders) >= KNOWN_SENDERS_MAX:
+            self._senders.clear()
+        self._senders[sender_id] = name
+
+    async def _route(self, ctx: Context, msg: Incoming, understood: Understanding | None) -> None:
         inv = self.router.find(msg.text)
         if inv is None and ctx.mentions_self:
             # "@红管家 报修 …" or "@红管家 #接单 1" : the mention is an address, not content
@@ -139,7 +190,7 @@ class Dispatcher:
             ctx.intent = "private"
             ctx.say(ctx.settings.template("private_hint").format(bot=ctx.settings.bot.name))
             return
-        u = await self._classify(ctx.text)
+        u = understood or await self._classify(ctx.text)
         explicit = ctx.mentions_self or _starts_with_intake(ctx.text)
         if explicit:
             u = u.as_complaint(ctx.settings.tickets.default_category)

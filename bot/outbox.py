@@ -17,6 +17,30 @@ from storage import outbox as q
 from storage.models import OutboxMessage
 
 MINUTE = timedelta(minutes=1)
+# a merged private message stays readable on a phone
+MAX_MERGED_CHARS = 1500
+
+
+def merge_groups(rows: list[OutboxMessage], limit: int) -> list[list[OutboxMessage]]:
+    """Group due messages: several text messages to one person become one; the rest alone.
+
+    Order is kept: a group goes out where its first message stood.
+    """
+    groups: list[list[OutboxMessage]] = []
+    open_for: dict[str, list[OutboxMessage]] = {}
+    for row in rows:
+        person = row.person_id
+        if person is None or row.image_path:
+            groups.append([row])
+            continue
+        group = open_for.get(person)
+        if group is not None and sum(len(r.text) + 2 for r in group) + len(row.text) <= limit:
+            group.append(row)
+            continue
+        group = [row]
+        open_for[person] = group
+        groups.append(group)
+    return groups
 
 
 class OutboxSender:
@@ -57,22 +81,25 @@ class OutboxSender:
                 await self._load_recent(now)
             sent = 0
             rows = await self.db.run(q.due, now)
-            for row in rows:
-                assert row.id is not None
-                if self._room_full(row.room_id, now):
+            for group in merge_groups(rows, MAX_MERGED_CHARS):
+                head = group[0]
+                assert head.id is not None
+                if self._room_full(head.room_id, now):
                     continue  # waits for the pacing window; stays pending, never dropped
-                if not await self.db.run(q.claim, row.id):
-                    continue  # another process took it
-                if await self._send_one(row, now):
+                claimed = [r for r in group if await self.db.run(q.claim, r.id)]
+                if not claimed:
+                    continue  # another process took them
+                if await self._send_one(claimed, now):
                     sent += 1
             if sent:
                 logger.debug("outbox sent {} message(s)", sent)
             return sent
 
-    async def _send_one(self, row: OutboxMessage, now: datetime) -> bool:
+    async def _send_one(self, rows: list[OutboxMessage], now: datetime) -> bool:
+        row = rows[0]
         assert row.id is not None
         out = Outgoing(
-            text=row.text,
+            text="\n\n".join(r.text for r in rows),
             room_id=row.room_id,
             person_id=row.person_id,
             mentions=tuple(row.mentions or ()),
@@ -84,17 +111,23 @@ class OutboxSender:
             retry = now + q.backoff(
                 row.attempts + 1, self.config.retry_base_seconds, self.config.retry_max_seconds
             )
-            await self.db.run(q.mark_failed, row.id, f"{type(e).__name__}: {e}", retry)
+            for r in rows:
+                assert r.id is not None
+                await self.db.run(q.mark_failed, r.id, f"{type(e).__name__}: {e}", retry)
             logger.warning(
-                "send of outbox #{} to {} failed ({}: {}); retry at {}",
+                "send of outbox #{} to {} failed ({}: {}); {} message(s) retry at {}",
                 row.id,
                 row.room_id or row.person_id,
                 type(e).__name__,
                 mask_phones(str(e)),
+                len(rows),
                 retry.isoformat(),
             )
             return False
         await self.db.run(q.mark_sent, row.id, now, channel_id)
+        if len(rows) > 1:
+            await self.db.run(q.mark_merged, [r.id for r in rows[1:]], row.id, now)
+            logger.info("outbox merged {} messages to {} into one", len(rows), row.person_id)
         self._recent.append((now, row.room_id))
         return True
 

@@ -27,8 +27,14 @@ class Classifier:
     """Keyword classifier over a fixed word list."""
 
     categories: dict[str, str] = {  # noqa: RUF012
-        "repair": "设施维修", "sanitation": "环境卫生", "safety": "安全隐患", "parking": "停车管理",
-        "order": "邻里秩序", "fees": "收费公开", "utilities": "水电暖气", "service": "物业服务",
+        "repair": "设施维修",
+        "sanitation": "环境卫生",
+        "safety": "安全隐患",
+        "parking": "停车管理",
+        "order": "邻里秩序",
+        "fees": "收费公开",
+        "utilities": "水电暖气",
+        "service": "物业服务",
     }
 
     def classify(self, text: str) -> Understanding:

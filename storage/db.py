@@ -8,8 +8,10 @@ for SQLite (a single writer anyway), a small pool for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import queue
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -58,6 +60,8 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # take transaction control from the sqlite3 module so SAVEPOINTs work
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -65,19 +69,55 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+@dataclass(slots=True)
+class _Job:
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
+    def settle() -> None:
+        if job.future.done():
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    try:
+        job.loop.call_soon_threadsafe(settle)
+    except RuntimeError:
+        pass  # the loop is closed: nobody waits for this any more
+
+
 class Database:
-    """The bot's database and the thread its sessions run in."""
+    """The bot's database and the threads its sessions run in.
+
+    Work queued while a worker is busy is run as one group: each function in its own
+    SAVEPOINT, the whole group in one transaction — one commit for many messages, and a
+    failing function rolls back only its own changes.
+    """
+
+    MAX_GROUP = 256
 
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        workers = 1 if self.is_sqlite else 8
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="db")
+        self._workers = 1 if self.is_sqlite else 8
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._start_lock = threading.Lock()
 
     # --- schema -------------------------------------------------------------------------
     def head_revision(self) -> str | None:
@@ -133,10 +173,80 @@ class Database:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run fn(session, *args) in one transaction, off the event loop."""
+        if not self._threads:
+            self._start()
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, fn, *args)
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, args, loop, future))
+        return await future
+
+    def _start(self) -> None:
+        with self._start_lock:
+            while len(self._threads) < self._workers:
+                t = threading.Thread(
+                    target=self._work, name=f"db-{len(self._threads)}", daemon=True
+                )
+                t.start()
+                self._threads.append(t)
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            group = [job]
+            stop = False
+            while len(group) < self.MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                group.append(nxt)
+            self._run_group(group)
+            if stop:
+                return
+
+    def _run_one(self, job: _Job) -> None:
+        try:
+            result = self.call(job.fn, *job.args)
+        except BaseException as e:
+            _deliver(job, None, e)
+        else:
+            _deliver(job, result, None)
+
+    def _run_group(self, group: list[_Job]) -> None:
+        if len(group) == 1:
+            self._run_one(group[0])
+            return
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                for job in group:
+                    try:
+                        with session.begin_nested():
+                            result = job.fn(session, *job.args)
+                        outcomes.append((job, result, None))
+                    except Exception as e:
+                        outcomes.append((job, None, e))
+                session.commit()
+            except Exception:
+                # the group's commit failed: run each on its own, so one bad apple
+                # cannot fail the others
+                session.rollback()
+                for job in group:
+                    self._run_one(job)
+                return
+        for job, result, error in outcomes:
+            _deliver(job, result, error)
 
     def close(self) -> None:
         """Stop the worker threads and dispose of the connection pool."""
-        self._executor.shutdown(wait=True)
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads.clear()
         self.engine.dispose()

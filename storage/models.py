@@ -129,6 +129,9 @@ class Ticket(SQLModel, table=True):
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = None  # response | plan | reply | solution | rating
     reminded_at: datetime | None = None
+    # set when the step happens, against the deadline then in force (the rates count these)
+    responded_on_time: bool | None = None
+    resolved_on_time: bool | None = None
     rating: str | None = None
     rating_comment: str | None = None
     updated_at: datetime

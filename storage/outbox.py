@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage
+from storage.sql import insert_ignore
 
 
 def enqueue(
@@ -32,26 +32,21 @@ def enqueue(
     """Accept a message for sending; False when one with this key was accepted before."""
     if (room_id is None) == (person_id is None):
         raise ValueError("a message goes to exactly one room or one person")
-    exists = session.exec(select(OutboxMessage.id).where(OutboxMessage.key == key)).first()
-    if exists is not None:
-        return False
-    row = OutboxMessage(
-        key=key,
-        room_id=room_id,
-        person_id=person_id,
-        text=text,
-        mentions=list(mentions),
-        image_path=image_path,
-        urgent=urgent,
-        created_at=now,
-        not_before=not_before or now,
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False  # another process accepted it between our check and insert
-    return True
+    row = {
+        "key": key,
+        "room_id": room_id,
+        "person_id": person_id,
+        "text": text,
+        "mentions": list(mentions),
+        "image_path": image_path,
+        "urgent": urgent,
+        "created_at": now,
+        "not_before": not_before or now,
+        "status": "pending",
+        "attempts": 0,
+    }
+    # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
+    return insert_ignore(session, OutboxMessage, [row]) == 1
 
 
 def due(session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:

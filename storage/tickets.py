@@ -19,6 +19,7 @@ from storage.models import (
     TicketEvent,
     TicketReporter,
 )
+from storage.sql import insert_ignore, insert_ignore_returning_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,34 +45,41 @@ def store_message(
     media_path: str | None = None,
 ) -> StoredMessage:
     """Store a message once; a replay returns the first copy."""
-    existing = session.exec(
-        select(Message).where(Message.channel_message_id == channel_message_id)
-    ).first()
-    if existing is not None:
-        assert existing.id is not None
-        return StoredMessage(existing.id, True, existing.handled)
-    msg = Message(
-        channel_message_id=channel_message_id,
-        room_id=room_id,
-        sender_id=sender_id,
-        sender_name=sender_name,
-        text=text,
-        time=time,
-        received_at=now,
-        kind=kind,
-        media_path=media_path,
+    new_id = insert_ignore_returning_id(
+        session,
+        Message,
+        {
+            "channel_message_id": channel_message_id,
+            "room_id": room_id,
+            "sender_id": sender_id,
+            "sender_name": sender_name,
+            "text": text,
+            "time": time,
+            "received_at": now,
+            "kind": kind,
+            "media_path": media_path,
+            "handled": False,
+        },
     )
-    session.add(msg)
-    session.flush()
-    assert msg.id is not None
-    return StoredMessage(msg.id, False, False)
+    if new_id is not None:
+        return StoredMessage(new_id, False, False)
+    existing = (
+        session.connection()
+        .execute(
+            select(Message.id, Message.handled).where(
+                Message.channel_message_id == channel_message_id
+            )
+        )
+        .one()
+    )
+    return StoredMessage(int(existing[0]), True, bool(existing[1]))
 
 
 def mark_handled(
     session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
 ) -> None:
     """Record that a message was fully handled (in the same transaction as its effects)."""
-    session.execute(
+    session.connection().execute(
         update(Message)
         .where(col(Message.id) == message_id)
         .values(handled=True, intent=intent, ticket_id=ticket_id)
@@ -102,17 +110,19 @@ def ensure_person(session: Session, person_id: str, name: str, now: datetime) ->
 
 def next_number(session: Session, first: int) -> int:
     """The next ticket number, unique across processes (the counter row is locked)."""
-    result = session.execute(
-        update(Counter)
-        .where(col(Counter.name) == "ticket")
-        .values(value=Counter.value + 1)
-        .returning(col(Counter.value))
-    ).first()
-    if result is not None:
-        return int(result[0])
-    session.add(Counter(name="ticket", value=first))
-    session.flush()
-    return first
+    # the row is created once, by whichever process gets there first; the others wait
+    insert_ignore(session, Counter, [{"name": "ticket", "value": first - 1}])
+    result = (
+        session.connection()
+        .execute(
+            update(Counter)
+            .where(col(Counter.name) == "ticket")
+            .values(value=Counter.value + 1)
+            .returning(col(Counter.value))
+        )
+        .one()
+    )
+    return int(result[0])
 
 
 def add_event(
@@ -298,3 +308,48 @@ def add_possible_complaint(
 def window_start(now: datetime, hours: float) -> datetime:
     """The start of a look-back window."""
     return now - timedelta(hours=hours)
+
+
+def store_quiet_message(
+    session: Session,
+    *,
+    channel_message_id: str,
+    room_id: str | None,
+    sender_id: str,
+    sender_name: str,
+    text: str,
+    time: datetime,
+    now: datetime,
+    intent: str,
+    new_sender: bool,
+) -> bool:
+    """Store a message that needs nothing done (chit-chat), already handled; False on replay.
+
+    The fast path for most of a group's traffic: plain inserts, no ORM objects.
+    """
+    if new_sender:
+        insert_ignore(
+            session,
+            Person,
+            [{"id": sender_id, "name": sender_name, "created_at": now, "erased": False}],
+        )
+    return bool(
+        insert_ignore(
+            session,
+            Message,
+            [
+                {
+                    "channel_message_id": channel_message_id,
+                    "room_id": room_id,
+                    "sender_id": sender_id,
+                    "sender_name": sender_name,
+                    "text": text,
+                    "kind": "text",
+                    "time": time,
+                    "received_at": now,
+                    "handled": True,
+                    "intent": intent,
+                }
+            ],
+        )
+    )

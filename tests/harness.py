@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -11,12 +10,13 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from bot.app import Bot, build_bot, create_app
 from bot.simulator import SimChannel, SimClock
 from config.schema import ROOT, Settings, load_settings
 from storage import Database
+from storage.scratch import postgres_schema as scratch_schema
 
 DEMO = ROOT / "config" / "demo.toml"
 # Monday 2026-11-23 10:00 in Shanghai: a working day, outside quiet hours
@@ -45,21 +45,15 @@ def demo_settings(**overrides: Any) -> Settings:
 @asynccontextmanager
 async def postgres_schema() -> AsyncIterator[str]:
     """A fresh schema on the local PostgreSQL server, dropped afterwards; yields its URL."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    base = PG_URL.replace("postgresql://", "postgresql+psycopg://", 1)
     try:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.connect():
+            pass
+        engine.dispose()
     except Exception as e:  # no server: skip (or fail in CI)
         skip_or_fail(f"PostgreSQL not reachable at {PG_URL}: {type(e).__name__}")
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options=-csearch_path%3D{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
+    async with scratch_schema(PG_URL) as url:
+        yield url
 
 
 class Harness:

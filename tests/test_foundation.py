@@ -270,3 +270,28 @@ def test_ticket_table_has_what_the_ledger_needs() -> None:
         "closed_at",
     ):
         assert needed in cols
+
+
+async def test_several_private_messages_to_one_person_become_one(harness: Harness) -> None:
+    from handlers.context import Outbound, Tx
+
+    services = harness.bot.services
+    now = services.clock.now()
+
+    def queue(session):  # type: ignore[no-untyped-def]
+        tx = Tx(services, "test-merge")
+        for i in range(3):
+            tx.send(Outbound(f"提醒{i}：工单 #{1000 + i} 已超时", person_id="wxid_wanghongguan"))
+        tx.send(Outbound("给李网格的提醒", person_id="wxid_liwangge"))
+        tx.flush(session, now)
+
+    await harness.db.run(queue)
+    await harness.bot.timekeeper.tick()
+    [merged] = await harness.private("王红管")
+    assert merged.count("提醒") == 3 and merged.index("提醒0") < merged.index("提醒2")
+    assert await harness.private("李网格") == ["给李网格的提醒"]
+
+    def statuses(session):  # type: ignore[no-untyped-def]
+        return sorted(r.status for r in session.exec(select(OutboxMessage)))
+
+    assert await harness.db.run(statuses) == ["merged", "merged", "sent", "sent"]

@@ -210,6 +210,8 @@ def upgrade() -> None:
     sa.Column('next_deadline_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
     sa.Column('next_deadline_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('reminded_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
+    sa.Column('responded_on_time', sa.Boolean(), nullable=True),
+    sa.Column('resolved_on_time', sa.Boolean(), nullable=True),
     sa.Column('rating', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('rating_comment', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('updated_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),

@@ -1,0 +1,188 @@
+"""Benchmarks: `python -m bot bench` — ingest through the whole handling path, against jieba.
+
+Every figure is printed with the baseline measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jieba
+from loguru import logger
+
+from bot.app import build_bot, start_bot
+from bot.channel import Incoming
+from bot.simulator import SimClock
+from config.schema import ROOT, load_settings
+from storage import Database
+
+CHAT = [
+    "收到，谢谢",
+    "好的",
+    "谢谢王管家",
+    "辛苦了",
+    "大家早上好",
+    "今天天气真好啊",
+    "哈哈哈",
+    "[捂脸]",
+    "有没有人一起去买菜",
+    "明天几点开会",
+    "孩子放学了吗",
+    "晚上广场舞还跳吗",
+    "👍👍",
+    "赞",
+    "楼下超市打折了，鸡蛋很便宜",
+    "谁家的快递放门口了",
+    "出售九成新婴儿车，有需要私聊",
+    "【通知】明天上午9点社区开展义诊活动，欢迎参加",
+    "祝大家周末愉快",
+    "收到收到",
+    "我家孩子考上大学了，谢谢大家关心",
+    "今晚有雨，记得收衣服",
+    "好的，知道了",
+    "转发一下",
+]
+COMPLAINTS = [
+    "{b}{u}楼道灯坏了好几天了，晚上摔了一跤",
+    "{b}电梯又坏了，老人上不去楼",
+    "{b}{u}{f}楼漏水，天花板都湿了",
+    "{b}门口垃圾好几天没人收了，臭死了",
+    "{b}楼下有人把电动车推进楼道充电，太危险了",
+    "{b}{u}停水了，一滴水都没有",
+    "{b}暖气不热，家里才十五度",
+    "{b}楼下车位被人占了，车停不进去",
+    "{b}楼上装修太吵了，中午也不停",
+    "物业费怎么又涨了，{b}的业主都有意见",
+    "{b}{u}下水道堵了，污水都冒出来了",
+    "{b}门禁坏了，谁都能进",
+]
+
+
+@dataclass(slots=True)
+class IngestResult:
+    """Throughput and latency of one ingest run."""
+
+    engine: str
+    messages: int
+    seconds: float
+    latencies_ms: list[float]
+    jieba_seconds: float
+    tickets: int
+
+    def lines(self) -> list[str]:
+        """The report lines."""
+        rate = self.messages / self.seconds
+        jrate = self.messages / self.jieba_seconds
+        lat = sorted(self.latencies_ms)
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return [
+            f"[{self.engine}] ingest: {self.messages} messages in {self.seconds:.2f} s = "
+            f"{rate:,.0f} msg/s; plain jieba.lcut over the same messages: {jrate:,.0f} msg/s; "
+            f"ratio {rate / jrate:.3f} (goal ≥ 0.15)",
+            f"[{self.engine}] handling latency p50 {p50:.2f} ms, p99 {p99:.2f} ms (goal p99 ≤ 10 ms); "
+            f"{self.tickets} tickets made",
+        ]
+
+
+def make_messages(n: int, chat_share: float = 0.75, seed: int = 7) -> list[tuple[str, str]]:
+    """(room id, text) pairs: a realistic mix, at least 70% chit-chat, all distinct."""
+    rng = random.Random(seed)
+    rooms = ["room-yg-1", "room-yg-2", "room-yg-3", "room-hp-5", "room-hp-6"]
+    out: list[tuple[str, str]] = []
+    for i in range(n):
+        room = rng.choice(rooms)
+        if rng.random() < chat_share:
+            text = rng.choice(CHAT)
+            text = f"{text}{'~' * (i % 3)}{i % 97 if rng.random() < 0.3 else ''}"
+        else:
+            b = room.split("-")[-1] + "号楼"
+            text = rng.choice(COMPLAINTS).format(
+                b=b, u=f"{rng.randint(1, 6)}单元", f=rng.randint(1, 18)
+            )
+            text += f"（第{i}次反映）" if rng.random() < 0.5 else ""
+        out.append((room, text))
+    return out
+
+
+async def ingest(db_url: str, engine: str, n: int, concurrency: int = 32) -> IngestResult:
+    """Push n messages through dispatch (classification, storage, tickets, replies queued)."""
+    settings = load_settings(ROOT / "config" / "demo.toml")
+    clock = SimClock(running=False)
+    db = Database(db_url)
+    db.prepare()
+    bot = build_bot(settings, db=db, clock=clock)
+    await start_bot(bot)
+    messages = make_messages(n)
+    topics = {r.id: r.topic for r in settings.rooms}
+    # warm up jieba's dictionary outside the timings
+    jieba.lcut("预热")
+    bot.services.classifier.classify("预热")
+    t0 = time.perf_counter()
+    for _, text in messages:
+        jieba.lcut(text)
+    jieba_seconds = time.perf_counter() - t0
+    latencies: list[float] = []
+    pending: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(messages)):
+        pending.put_nowait(i)
+
+    async def worker() -> None:
+        # one worker per group chatting at once: messages of many groups arrive together
+        while not pending.empty():
+            i = pending.get_nowait()
+            room, text = messages[i]
+            start = time.perf_counter()
+            await bot.dispatcher.handle(
+                Incoming(
+                    message_id=f"bench-{i}",
+                    sender_id=f"resident-{i % 500}",
+                    sender_name=f"居民{i % 500}",
+                    text=text,
+                    time=clock.now(),
+                    room_id=room,
+                    room_topic=topics[room],
+                )
+            )
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - t0
+
+    def count(session):  # type: ignore[no-untyped-def]
+        from sqlmodel import func, select
+
+        from storage.models import Ticket
+
+        return int(session.exec(select(func.count()).select_from(Ticket)).one())
+
+    tickets = await db.run(count)
+    db.close()
+    return IngestResult(engine, n, seconds, latencies, jieba_seconds, tickets)
+
+
+def run(n: int = 5000, pg_url: str | None = None, concurrency: int = 32) -> int:
+    """Run the benchmarks and print the figures."""
+    logger.remove()
+    jieba.setLogLevel(60)
+    with tempfile.TemporaryDirectory() as tmp:
+        r = asyncio.run(ingest(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", n, concurrency))
+        for line in r.lines():
+            print(line)
+    if pg_url:
+        from storage.scratch import postgres_schema
+
+        async def on_pg() -> IngestResult:
+            async with postgres_schema(pg_url) as url:
+                return await ingest(url, "postgresql", n, concurrency)
+
+        for line in asyncio.run(on_pg()).lines():
+            print(line)
+    return 0

@@ -1,0 +1,83 @@
+"""Storage: one transaction per piece of work, grouped commits that keep failures apart."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from sqlmodel import Session, func, select
+
+from storage import Database
+from storage.models import Counter, Message, Person
+from storage.tickets import next_number, store_message
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(db_url: str) -> Database:
+    d = Database(db_url)
+    d.prepare()
+    yield d  # type: ignore[misc]
+    d.close()
+
+
+def _person(session: Session, pid: str) -> None:
+    session.add(Person(id=pid, name=pid, created_at=NOW))
+
+
+def _fail_after_person(session: Session, pid: str) -> None:
+    session.add(Person(id=pid, name=pid, created_at=NOW))
+    session.flush()
+    raise RuntimeError("handler bug")
+
+
+async def test_grouped_work_commits_together_and_a_failure_stays_alone(db: Database) -> None:
+    jobs = []
+    for i in range(40):
+        fn = _fail_after_person if i == 17 else _person
+        jobs.append(db.run(fn, f"p{i}"))
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert len(errors) == 1 and "handler bug" in str(errors[0])
+    ids = await db.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+    assert "p17" not in ids and len(ids) == 39
+
+
+async def test_a_message_is_stored_once(db: Database) -> None:
+    def store(session: Session) -> tuple[int, bool, bool]:
+        r = store_message(
+            session,
+            channel_message_id="x1",
+            room_id="r",
+            sender_id="s",
+            sender_name="s",
+            text="t",
+            time=NOW,
+            now=NOW,
+        )
+        return r.id, r.duplicate, r.handled
+
+    first = await db.run(store)
+    again = await db.run(store)
+    assert first[1:] == (False, False)
+    assert again == (first[0], True, False)
+    assert await db.run(lambda s: s.exec(select(func.count()).select_from(Message)).one()) == 1
+
+
+async def test_ticket_numbers_are_unique_under_concurrency(db: Database) -> None:
+    numbers = await asyncio.gather(*(db.run(next_number, 1001) for _ in range(60)))
+    assert sorted(numbers) == list(range(1001, 1061))
+    assert await db.run(lambda s: s.get(Counter, "ticket").value) == 1060
+
+
+def test_ticket_numbers_are_unique_across_threads(db_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    d = Database(db_url)
+    d.prepare()
+    with ThreadPoolExecutor(4) as pool:
+        numbers = list(pool.map(lambda _: d.call(next_number, 1), range(80)))
+    d.close()
+    assert sorted(numbers) == list(range(1, 81))
