@@ -324,7 +324,11 @@ class WechatyChannel:
         logger.info("wechaty: stopped")
 
     async def send(self, message: Outgoing) -> str | None:
-        """Send a text (room with @-mentions, or private) or an image; return the message id."""
+        """Send a text (room with @-mentions, or private) or an image; return the message id.
+
+        An image with a text goes out as two messages, the image first; if the text then
+        fails, the ChannelError makes the outbox retry both.
+        """
         conn = self._conn
         if conn is None or not self.connected:
             raise ChannelError("wechaty: not connected to the puppet service")

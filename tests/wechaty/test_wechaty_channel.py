@@ -104,6 +104,16 @@ async def test_a_private_message_reaches_the_bot(
     assert message.text == "我家水管漏水了，能派人来看看吗"
 
 
+async def test_a_quoted_reply_arrives_with_its_quote_apart(
+    connected: tuple[WechatyChannel, Recorder, Gateway],
+) -> None:
+    _, recorder, gateway = connected
+    text = "「张阿姨：3号楼电梯坏了」\n- - - - - - - - - - - - - - -\n我家这边也停了"
+    message = await recorder.one(await gateway.say(LI, text, room=ROOM_3))
+    assert message.text == "我家这边也停了"
+    assert message.quoted_text == "张阿姨：3号楼电梯坏了"
+
+
 async def test_an_image_is_downloaded_into_the_media_dir(
     connected: tuple[WechatyChannel, Recorder, Gateway], tmp_path: Path
 ) -> None:
