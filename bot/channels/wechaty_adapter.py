@@ -176,6 +176,7 @@ class _Connection:
     stream: asyncio.Task[None] | None = None
     dispatcher: asyncio.Task[None] | None = None
     closing: bool = False
+    scan_seen: bool = False
     topics: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     self_id: str = ""
@@ -203,6 +204,7 @@ class WechatyChannel:
         login_timeout: float = 30.0,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        expected_self_id: str | None = None,
     ) -> None:
         host, port = split_endpoint(endpoint)
         if not token:
@@ -236,6 +238,7 @@ class WechatyChannel:
         self._login_timeout = login_timeout
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._expected_self_id = expected_self_id
 
         self._on_message: MessageHandler | None = None
         self._on_room_event: RoomEventHandler | None = None
@@ -275,6 +278,7 @@ class WechatyChannel:
                 ca_pem=env.get("WECHATY_PUPPET_SERVICE_TLS_CA_CERT") or None,
                 server_name=env.get("WECHATY_PUPPET_SERVICE_TLS_SERVER_NAME") or None,
                 insecure=insecure,
+                expected_self_id=settings.bot.self_id,
             )
         except ValueError as exc:
             raise ConfigError(f"[wechaty]: {exc}") from None
@@ -458,6 +462,12 @@ class WechatyChannel:
         self._self_id = conn.self_id
         self._connected.set()
         logger.info("wechaty: connection {} up, logged in as {}", number, conn.self_id)
+        if self._expected_self_id and conn.self_id != self._expected_self_id:
+            logger.warning(
+                "wechaty: logged in as {}, but the configuration says the bot is {} ([bot] self_id)",
+                conn.self_id,
+                self._expected_self_id,
+            )
         return conn
 
     async def _log_rooms(self) -> None:
@@ -479,22 +489,27 @@ class WechatyChannel:
         number = conn.number
         conn.stream = asyncio.create_task(self._stream(conn), name=f"wechaty-stream-{number}")
         conn.dispatcher = asyncio.create_task(self._dispatch(conn), name=f"wechaty-events-{number}")
-        logged_in = asyncio.create_task(conn.logged_in.wait())
-        lost = asyncio.create_task(conn.lost.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {logged_in, lost}, timeout=self._login_timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            logged_in.cancel()
-            lost.cancel()
-        if logged_in not in done:
-            # a puppet that waits for a QR scan stays here until it is scanned: try again later
-            raise ChannelError(
-                f"no login: {conn.lost_reason}"
-                if done
-                else f"no login within {self._login_timeout:.0f}s"
-            )
+        while True:
+            logged_in = asyncio.create_task(conn.logged_in.wait())
+            lost = asyncio.create_task(conn.lost.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    {logged_in, lost},
+                    timeout=self._login_timeout,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                logged_in.cancel()
+                lost.cancel()
+            if logged_in in done:
+                return
+            if done:
+                raise ChannelError(f"no login: {conn.lost_reason}")
+            if not conn.scan_seen:
+                raise ChannelError(f"no login within {self._login_timeout:.0f}s")
+            # a person has to scan the QR code: keep this connection while its peer answers
+            await self._rpc(conn, conn.puppet.puppet_stub.version())
+            logger.warning("wechaty: still waiting for the QR code to be scanned")
 
     def _enqueue(self, conn: _Connection, event: str) -> Callable[[Any], None]:
         """A pyee listener that queues the event, so events are handled one by one, in order."""
@@ -600,6 +615,7 @@ class WechatyChannel:
             conn.lost_reason = "the account logged out"
             conn.lost.set()
         elif event == "scan":
+            conn.scan_seen = True
             logger.warning(
                 "wechaty: the puppet waits for a QR scan (status {}): {}",
                 getattr(payload, "status", "?"),

@@ -82,8 +82,9 @@ def free_port() -> int:
 class Gateway:
     """One mock WeChat behind PuppetServer, as a node process we can kill and restart."""
 
-    def __init__(self, log_path: Path, *, tls: bool) -> None:
+    def __init__(self, log_path: Path, *, tls: bool, login_by_scan: bool = False) -> None:
         self.tls = tls
+        self.login_by_scan = login_by_scan
         self.port = free_port()
         self.control_port = free_port()
         self.token = TOKEN
@@ -96,11 +97,13 @@ class Gateway:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        """Start the node process and wait until the bot account is logged in there."""
+        """Start the node process and wait until it serves with the bot account logged in."""
         env = {**os.environ, "WECHATY_PUPPET_SERVICE_TOKEN": self.token}
         env.pop("WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER", None)
         if not self.tls:
             env["WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER"] = "true"
+        if self.login_by_scan:
+            env["GATEWAY_LOGIN"] = "scan"
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
                 "node",
@@ -120,7 +123,7 @@ class Gateway:
                 raise RuntimeError(f"gateway exited: {self.log_tail()}")
             with contextlib.suppress(aiohttp.ClientError):
                 health = await self.get("/health")
-                if health.get("loggedIn") and health.get("serving"):
+                if health.get("serving") and (health.get("loggedIn") or self.login_by_scan):
                     return
             await asyncio.sleep(0.1)
         raise RuntimeError(f"gateway did not come up: {self.log_tail()}")

@@ -314,6 +314,31 @@ async def test_a_gateway_that_stops_answering_is_detected_by_the_probe(
         await channel.stop()
 
 
+async def test_a_puppet_waiting_for_a_qr_scan_is_waited_for_not_restarted(
+    gateway_dir: Path, tmp_path: Path
+) -> None:
+    gateway = Gateway(tmp_path / "gateway.log", tls=False, login_by_scan=True)
+    await gateway.start()
+    channel = make_channel(gateway, tmp_path / "media", login_timeout=0.5)
+    recorder = Recorder()
+    try:
+        await channel.start(recorder.on_message, recorder.on_room_event)
+        assert not channel.connected
+        starts = (await gateway.get("/health"))["starts"]
+        await asyncio.sleep(2)  # several login timeouts pass while nobody scans
+        assert not channel.connected
+        # the puppet was not restarted (a restart would show a new QR code each time)
+        assert (await gateway.get("/health"))["starts"] == starts
+        await gateway.post("/login", {})
+        assert await channel.wait_connected(10), gateway.log_tail()
+        assert channel.self_id == BOT_ID
+        message_id = await gateway.say(ZHANG, "扫码以后", room=ROOM_3)
+        assert (await recorder.one(message_id)).text == "扫码以后"
+    finally:
+        await channel.stop()
+        await gateway.close()
+
+
 async def test_tls_works_against_the_gateways_default_certificate(
     tls_gateway: Gateway, tmp_path: Path
 ) -> None:

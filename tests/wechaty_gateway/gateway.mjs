@@ -11,7 +11,10 @@
 //   GATEWAY_WORLD                                   a JSON file replacing DEFAULT_WORLD below
 //
 // The control API (HTTP + JSON on 127.0.0.1:<control port>) lets a test act as the residents:
-//   GET  /health                                  {"loggedIn": true, "selfId": ...}
+//   GATEWAY_LOGIN=scan                              wait for POST /login instead of logging in
+//
+//   GET  /health                                  {"loggedIn", "selfId", "serving", "starts"}
+//   POST /login                                   the QR code was scanned: log the bot in
 //   GET  /world                                   the people and rooms of the mocked WeChat
 //   POST /say    {"from", "text", "room"?, "to"?, "mentions"?: [ids]}   -> {"id"}
 //   POST /image  {"from", "room"?, "to"?}                              -> {"id"}
@@ -159,10 +162,18 @@ for (const person of [world.self, ...world.contacts]) {
 for (const r of world.rooms) {
   mocker.createRoom({ id: r.id, topic: r.topic, memberIdList: [...r.members], avatar: '', adminIdList: [] })
 }
-// Each time the puppet is started (the client calls stop() then start()) the bot logs in again.
+// Each time the puppet is started (the client calls stop() then start()) the bot logs in
+// again, or, with GATEWAY_LOGIN=scan, shows a QR code and waits for POST /login.
+const loginByScan = process.env.GATEWAY_LOGIN === 'scan'
+let starts = 0
 mocker.use((m) => {
+  starts++
   if (!m.puppet.isLoggedIn) {
-    m.login(contact(world.self.id))
+    if (loginByScan) {
+      m.scan('mock-qrcode-' + starts, PUPPET.types.ScanStatus.Waiting)
+    } else {
+      m.login(contact(world.self.id))
+    }
   }
   return () => {}
 })
@@ -214,10 +225,15 @@ function residentSays (body, something) {
 const routes = {
   'GET /health': async () => ({
     loggedIn: puppet.isLoggedIn,
+    starts,
     selfId: world.self.id,
     serving: Boolean(server),
   }),
   'GET /world': async () => world,
+  'POST /login': async () => {
+    mocker.login(contact(world.self.id))
+    return {}
+  },
   'POST /say': async (body) => residentSays(body, String(body.text ?? '')),
   'POST /image': async (body) =>
     residentSays(body, FileBox.fromBase64(TINY_PNG_BASE64, 'photo.png')),
