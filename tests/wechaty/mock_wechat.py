@@ -50,7 +50,7 @@ def ensure_node_modules() -> Path:
     if not (GATEWAY_DIR / "node_modules" / "wechaty-puppet-service").is_dir():
         command = "ci" if (GATEWAY_DIR / "package-lock.json").is_file() else "install"
         result = subprocess.run(
-            [str(npm), command, "--no-audit", "--no-fund"],
+            [str(npm), command, "--ignore-scripts", "--no-audit", "--no-fund"],
             cwd=GATEWAY_DIR,
             capture_output=True,
             text=True,
