@@ -1,4 +1,4 @@
-"""The command line: `python -m bot run|migrate`."""
+"""The command line: `python -m bot run|migrate|report`."""
 
 from __future__ import annotations
 
@@ -77,6 +77,51 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import functools
+    import re
+
+    from bot.report import collect, write_workbook
+    from nlp import default_classifier
+    from storage.directory import load_directory
+
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})", args.month)
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        print(f"--month must look like 2026-10, not {args.month!r}", file=sys.stderr)
+        return 2
+    year, month = int(m.group(1)), int(m.group(2))
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        return 2
+    directory = db.call(load_directory)
+    community_id = None
+    if args.community:
+        community_id = next(
+            (cid for cid, (n, _, _) in directory.communities.items() if n == args.community), None
+        )
+        if community_id is None:
+            print(f"no community {args.community!r} in {db.safe_url}", file=sys.stderr)
+            db.close()
+            return 2
+    categories = default_classifier().categories
+    data = db.call(
+        functools.partial(collect, community_id=community_id),
+        settings,
+        directory,
+        categories,
+        year,
+        month,
+    )
+    db.close()
+    out = write_workbook(data, Path(args.out))
+    logger.info("report {}-{:02d}: {} ticket(s) written to {}", year, month, len(data.ledger), out)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
 
@@ -100,6 +145,14 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     mig.add_argument("--db")
     mig.add_argument("--log-level", default="INFO")
     mig.set_defaults(fn=_migrate)
+    rep = sub.add_parser("report", help="write a month's report (台账, rates, 红黑榜) as .xlsx")
+    rep.add_argument("--month", required=True, help="YYYY-MM")
+    rep.add_argument("--out", required=True, help="the .xlsx file to write")
+    rep.add_argument("--community", help="one community (default: all)")
+    rep.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    rep.add_argument("--db")
+    rep.add_argument("--log-level", default="INFO")
+    rep.set_defaults(fn=_report)
     bench = sub.add_parser("bench", help="measure ingest throughput against plain jieba")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)

@@ -43,6 +43,7 @@ class Bot:
     outbox: OutboxSender
     timekeeper: Timekeeper
     sim: SimChannel | None
+    scheduler: AsyncIOScheduler | None = None  # while the app runs in the background
 
 
 BOT = web.AppKey("bot", Bot)
@@ -88,7 +89,11 @@ def build_bot(
     )
     dispatcher = Dispatcher(services, build_router())
     outbox = OutboxSender(db, channel, settings.outbox)
-    timekeeper = Timekeeper(clock, outbox, list(work or []))
+    if work is None:
+        from bot.jobs import build_work
+
+        work = build_work(services)
+    timekeeper = Timekeeper(clock, outbox, list(work))
     return Bot(services, channel, dispatcher, outbox, timekeeper, sim)
 
 
@@ -151,7 +156,21 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler.add_job(
         bot.timekeeper.tick, "interval", seconds=15, id="tick", max_instances=1, coalesce=True
     )
+    # the calendar jobs also wake the timekeeper at their exact moment (the same triggers
+    # give their next_due in the simulator); the tick runs every job due by then
+    for w in bot.timekeeper.work:
+        trigger = getattr(w, "trigger", None)
+        if trigger is not None:
+            scheduler.add_job(
+                bot.timekeeper.tick,
+                trigger,
+                id=f"due:{w.name}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+            )
     scheduler.start()
+    bot.scheduler = scheduler
 
     async def outbox_loop() -> None:
         while True:
@@ -169,6 +188,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
     scheduler.shutdown(wait=False)
+    bot.scheduler = None
 
 
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:

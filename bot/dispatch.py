@@ -139,7 +139,9 @@ class Dispatcher:
             await self._route(ctx, msg, understood)
             await ctx.finish()
         except DomainError as e:
-            logger.info("refused {} from {}: {}", ctx.text[:40], msg.sender_id, e.reply)
+            logger.info(
+                "refused {} from {}: {}", log_safe(ctx.text)[:40], msg.sender_id, log_safe(e.reply)
+            )
             ctx.intent = ctx.intent or "command"
             ctx.say(e.reply, mention_sender=True)
             await ctx.finish()
@@ -177,7 +179,10 @@ class Dispatcher:
             ctx.intent = "command"
             cmd = inv.command
             if not allowed(ctx, cmd.roles):
-                who = "、".join(ROLE_LABELS_FALLBACK.get(r, r) for r in sorted(cmd.roles or ()))
+                # the ladder's order (steward, grid worker, ... admin), not the alphabet's
+                order = {r: i for i, r in enumerate(ROLE_LABELS_FALLBACK)}
+                ranked = sorted(cmd.roles or (), key=lambda r: (order.get(r, len(order)), r))
+                who = "、".join(ROLE_LABELS_FALLBACK.get(r, r) for r in ranked)
                 raise NotAllowed(
                     f"抱歉，“{cmd.name}”只有{who}可以使用。发送 #帮助 查看您能用的命令。"
                 )

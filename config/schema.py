@@ -145,12 +145,93 @@ class TicketConfig(_Model):
 
 
 class SlaConfig(_Model):
-    """The "2341" response rule: respond, plan, reply in writing (major), solve."""
+    """The "2341" response rule: respond, plan, reply in writing (major), solve.
+
+    With working_time on, the clock of a non-urgent ticket runs only in working hours of
+    working days (Chinese public holidays and make-up working days from chinese-calendar).
+    After the solution deadline an open ticket keeps climbing one rung every
+    escalate_every_hours until the top.
+    """
 
     response_minutes: float = Field(default=20, gt=0)
     plan_minutes: float = Field(default=30, gt=0)
     reply_hours: float = Field(default=4, gt=0)
     solution_hours: float = Field(default=24, gt=0)
+    working_time: bool = False
+    work_start: time = time(8, 30)
+    work_end: time = time(17, 30)
+    escalate_every_hours: float = Field(default=24, gt=0)
+
+    @model_validator(mode="after")
+    def _working_day(self) -> SlaConfig:
+        if self.work_start >= self.work_end:
+            raise ValueError("work_start must be before work_end")
+        return self
+
+
+class LeadTime(_Model):
+    """When a notice is posted: some days before the day, at a local time."""
+
+    days_before: int = Field(default=0, ge=0, le=30)
+    at: time = time(8, 0)
+
+
+class NoticeConfig(_Model):
+    """A recurring notice of one community, posted to all its groups.
+
+    `day` is an APScheduler cron day expression: "5,15,25", "2nd tue", "last fri".
+    holiday: what happens when the day is a public holiday — post anyway, skip, or move
+    to the next working day.
+    """
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    community: str = Field(min_length=1)
+    topic: str = "reception_day"  # the consult topic it answers: reception_day, five_listen
+    title: str = Field(min_length=1)
+    day: str = Field(min_length=1)
+    month: str = "*"
+    start: time = time(9, 0)
+    end: time | None = None
+    place: str = ""
+    who: str = ""
+    lead_times: list[LeadTime] = Field(
+        default_factory=lambda: [LeadTime(days_before=1, at=time(19, 0)), LeadTime(at=time(8, 0))]
+    )
+    holiday: Literal["post", "skip", "next_workday"] = "post"
+    template: str | None = None  # a template key, or the text itself; default per topic
+    grace_minutes: float = Field(default=60, ge=0)
+
+    @field_validator("day")
+    @classmethod
+    def _cron_day(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger(day=v)
+        except ValueError as e:
+            raise ValueError(f"not a cron day expression ({e})") from e
+        return v
+
+
+class DigestConfig(_Model):
+    """The daily digest to community secretaries."""
+
+    enabled: bool = True
+    at: time = time(8, 30)
+    chart: bool = True
+    chart_days: int = Field(default=14, ge=2, le=90)
+    top: int = Field(default=3, ge=1, le=20)
+    catch_up_hours: float = Field(default=1, ge=0)  # a bot back within the hour still sends it
+
+
+class ReportConfig(_Model):
+    """The monthly report (台账, rates, 红黑榜) on the first of the month."""
+
+    enabled: bool = True
+    day: int = Field(default=1, ge=1, le=28)
+    at: time = time(9, 0)
+    dir: str = "var/reports"
+    catch_up_hours: float = Field(default=72, ge=0)
 
 
 class BotConfig(_Model):
@@ -201,6 +282,94 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "consult_fees": "物业费标准与公共收益公示可咨询红色管家{stewards}，也可在社区物业管理窗口查询。",
     "consult_unknown": "这个问题我先记下了，红色管家{stewards}会为您解答。",
     "private_hint": "您好，我是{bot}。请在本楼业主群里直接说明问题，或发送“#帮助”查看可用命令。",
+    # the clock: reminders, escalation, notices, digest (issue 5)
+    "remind_group": (
+        "{mentions}⏰提醒：工单 #{number}【{category}】{place}的{deadline}时限已过（应在{due}前），"
+        "请尽快处理：{action}"
+    ),
+    "remind_private": (
+        "⏰提醒：工单 #{number}【{category}】{place}的{deadline}时限已过（应在{due}前），"
+        "请尽快处理：{action}"
+    ),
+    "escalate_private": (
+        "🔺工单 #{number} 已升级到{rung}：{deadline}时限已过（应在{due}前）。\n"
+        "【{category}】{place}：{summary}\n"
+        "报告于{created}，状态：{status}，负责人：{assignee}。\n"
+        "请督办：发送“#工单 {number}”查看，“#升级 {number} 原因”继续上报。"
+    ),
+    "urgent_private": (
+        "🚨紧急工单 #{number}【{category}】{place}：{summary}\n"
+        "报告于{created}，请立即处置：发送“#接单 {number}”认领，“#工单 {number}”查看。"
+    ),
+    "notice_reception_day": (
+        "📢{community}{title}：{day_word}{date} {hours}，地点：{place}，{who}接待业主，"
+        "欢迎大家前来反映问题、提出建议。"
+    ),
+    "notice_five_listen": (
+        "📢民意“5”来听：{day_word}{date} {hours}，{who}到{place}听取居民意见，有事可当面反映。"
+    ),
+    "consult_next_notice": "下一次{title}：{date} {hours}，地点：{place}{who_part}。",
+    "consult_no_notice": "本社区暂未登记{title}的安排，请咨询红色管家{stewards}。",
+    # --- the ticket's life (handlers/tickets.py, resident.py, ticket_talk.py) -------------
+    # Group status lines: {mention} is "@名字\u2005" of the reporters (they are @-mentioned);
+    # {number} ticket number, {category} its label, {actor} who acted ("红色管家王红管").
+    "status_claimed": "{mention}您反映的工单 #{number}【{category}】已由{actor}接单，正在处理。",
+    "status_planned": "{mention}工单 #{number} 的处理方案（{actor}）：{text}",
+    "status_progress": "{mention}工单 #{number} 有新进展（{actor}）：{text}",
+    # {text} the resolution note; asks the reporters to rate
+    "status_resolved": (
+        "{mention}工单 #{number}【{category}】已办结（{actor}）：{text}。"
+        "请您评价：发送“#评价 {number} 满意”，或“基本满意”“不满意”，可在后面附上意见。"
+    ),
+    # {rating} 满意|基本满意
+    "status_closed_rated": "{mention}感谢您的评价（{rating}）！工单 #{number} 已关闭。",
+    # {rung} the ladder rung now on it (网格/社区/街道/区县)
+    "status_reopened": (
+        "{mention}收到您的评价（不满意），工单 #{number} 已重新打开并报{rung}跟进，会尽快再处理。"
+    ),
+    "status_cancelled": "{mention}工单 #{number} 已按您的要求撤销。",
+    # private notices to the person who had the ticket
+    "cancel_notice": "工单 #{number}【{category}】已被报事居民撤销，无需再处理。",
+    "takeover_notice": "工单 #{number}【{category}】已由{actor}接手处理。",
+    # {hours} tickets.auto_close_hours
+    "status_auto_closed": "{mention}工单 #{number} 办结后{hours}小时未收到评价，已自动关闭。",
+    # The acting steward's own answer when the status line went elsewhere (private chat,
+    # another group): {action} 接单|提交方案|更新进展|办结, {status} the new status label.
+    "actor_done": "好的，工单 #{number} 已{action}（{status}），已告知报事居民。",
+    # 附议 N: {reporters} how many residents reported it
+    "seconded": "{mention}已为您附议工单 #{number}【{category}】，目前共有 {reporters} 位居民反映。",
+    "seconded_already": "{mention}您已反映过工单 #{number}，目前共有 {reporters} 位居民反映。",
+    # 转派: {target} the new person; the notice goes to them privately
+    "transferred": "好的，工单 #{number} 已转派给{target}，已私信通知。",
+    "transfer_notice": (
+        "{actor}把工单 #{number}【{category}】转给您处理：{summary}（{place}）。"
+        "下一步期限：{deadline}。接单请发送：#接单 {number}；查看详情：#工单 {number}"
+    ),
+    # 升级 (and a reopening): {rung} the new rung, {names} who was told, {reason}
+    "escalated": "好的，工单 #{number} 已升级到{rung}，已通知：{names}。",
+    "escalated_nobody": "好的，工单 #{number} 已升级到{rung}，但该级暂未登记负责人，请联系管理员。",
+    "escalation_notice": (
+        "【工单升级】#{number}【{category}】已升级到{rung}（{reason}）。"
+        "{place}：{summary}。共 {reporters} 位居民反映，状态：{status}，下一步期限：{deadline}。"
+        "处理请发送：#接单 {number}；查看详情：#工单 {number}"
+    ),
+    # 工单 N: the card; {reporter_part} is "，报事人：名字" only for staff in private chat
+    "ticket_card": (
+        "工单 #{number}【{category}】{status}{urgent}\n位置：{place}\n内容：{summary}\n"
+        "负责人：{assignee}，层级：{rung}，{reporters} 位居民反映{reporter_part}\n"
+        "下一步期限：{deadline}\n记录："
+    ),
+    # 待办 / 我的工单: one line per ticket, {deadline} local time ("11-23 10:20 回应")
+    "todo_header": "您的待办工单（共 {count} 条，最早的在前）：",
+    "todo_empty": "您目前没有待办工单。",
+    "todo_line": "#{number}【{category}】{status} {place}：{summary}｜期限 {deadline}",
+    "mine_header": "您反映的工单（共 {count} 条）：",
+    "mine_empty": "您还没有反映过问题。在群里直接说明问题，或发送“#报修 问题描述”。",
+    "mine_line": "#{number}【{category}】{status}：{summary}{deadline_part}",
+    # admin commands
+    "bound": "好的，本群已绑定到{building}，居民可以在群里直接报事了。",
+    "role_set": "好的，已将{name}设为{place}的{role}。",
+    "role_unset": "好的，已解除{name}的{role}角色（{count} 处）。",
 }
 
 
@@ -214,6 +383,9 @@ class Settings(_Model):
     quiet_hours: QuietHours = QuietHours()
     tickets: TicketConfig = TicketConfig()
     sla: SlaConfig = SlaConfig()
+    notices: list[NoticeConfig] = Field(default_factory=list)
+    digest: DigestConfig = DigestConfig()
+    report: ReportConfig = ReportConfig()
     communities: list[CommunityConfig] = Field(default_factory=list)
     rooms: list[RoomConfig] = Field(default_factory=list)
     people: list[PersonConfig] = Field(default_factory=list)
@@ -263,6 +435,13 @@ class Settings(_Model):
                     raise ValueError(f"{where}.street: unknown street {role.street!r}")
                 if role.district and role.district not in districts:
                     raise ValueError(f"{where}.district: unknown district {role.district!r}")
+        notice_ids: set[str] = set()
+        for i, n in enumerate(self.notices):
+            if n.id in notice_ids:
+                raise ValueError(f"notices[{i}].id: notice id {n.id!r} is listed twice")
+            notice_ids.add(n.id)
+            if n.community not in seen_communities:
+                raise ValueError(f"notices[{i}].community: unknown community {n.community!r}")
         unknown = set(self.templates) - set(DEFAULT_TEMPLATES)
         if unknown:
             raise ValueError(f"templates: unknown template(s) {sorted(unknown)}")

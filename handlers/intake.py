@@ -27,11 +27,16 @@ def _bigrams(text: str) -> set[str]:
 
 
 def similarity(a: str, b: str, keywords_a: set[str], keywords_b: set[str]) -> float:
-    """How alike two complaints are: shared deciding words, or shared character pairs."""
+    """How alike two complaints are: the things they name, or shared character pairs.
+
+    The keyword sets hold what is wrong (电梯, 楼道灯), not how (坏了): the share of the
+    shorter report's words found in the other (a terse and a wordy report of one broken
+    light are one problem; a lift and a light are two).
+    """
     kw = (
-        len(keywords_a & keywords_b) / len(keywords_a | keywords_b)
+        len(keywords_a & keywords_b) / min(len(keywords_a), len(keywords_b))
         if keywords_a and keywords_b
-        else 0
+        else 0.0
     )
     ba, bb = _bigrams(a), _bigrams(b)
     jac = len(ba & bb) / len(ba | bb) if ba and bb else 0.0
@@ -68,7 +73,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
     s = ctx.settings
     text = ctx.text
     category = u.category or u.best_category or s.tickets.default_category
-    keywords = set(u.keywords)
+    subjects = ctx.services.classifier.subject_words
+    keywords = subjects(u.keywords)
     place = u.location.text if u.location and u.location.text else None
     if place is None and building is not None:
         place = building.label
@@ -80,7 +86,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         for t in open_tickets_like(session, bid, category, since):
             if t.reporter_id == ctx.sender_id and not explicit:
                 match = t  # the same resident again: one ticket
-            elif similarity(text, t.summary, keywords, set((t.keywords or "").split())) >= (
+            elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) >= (
                 s.tickets.duplicate_similarity
             ):
                 match = t
@@ -110,7 +116,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             category=category,
             urgent=u.urgent,
             summary=summary_of(text),
-            keywords=" ".join(sorted(keywords)) or None,
+            keywords=" ".join(sorted(u.keywords)) or None,
             location=place,
             building_id=bid,
             community_id=building.community_id if building else None,
@@ -122,7 +128,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             major=category in s.tickets.major_categories,
             deadline=(deadline_kind, deadline_at),  # type: ignore[arg-type]
             data={
-                "keywords": sorted(keywords),
+                "keywords": sorted(u.keywords),
                 "confidence": round(u.confidence, 3),
                 "explicit": explicit,
             },

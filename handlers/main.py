@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import basics
+from handlers import admin, basics, notices, officers, resident, tickets
 from handlers.basics import help_text
 from handlers.context import Context
 from handlers.router import CommandArgs, Router
@@ -12,6 +12,11 @@ def build_router() -> Router:
     """All commands, in the order 帮助 lists them."""
     root = Router("root")
     root.include(basics.router)
+    root.include(resident.router)
+    root.include(tickets.router)
+    root.include(officers.router)
+    root.include(admin.router)
+    assert notices.ANSWERS_REGISTERED  # the consult answers for reception_day, five_listen
 
     @root.command(
         "帮助", aliases=("help", "菜单"), usage="#帮助", example="#帮助", summary="查看我能用的命令"

@@ -2,37 +2,128 @@
 
 Respond within 20 minutes, a plan within 30, a written reply within 4 hours for major
 tickets, a solution within a day — all counted from the report. A resolved ticket waits for
-its rating until it is closed automatically.
+its rating until it is closed automatically. With `sla.working_time` the clock of a
+non-urgent ticket runs only in working hours of working days (chinese-calendar: public
+holidays off, make-up working days 调休 on); urgent tickets never wait.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from config.schema import Settings
 from storage.models import Ticket
+
+STEP_LABELS = {
+    "response": "响应",
+    "plan": "方案",
+    "reply": "书面答复",
+    "solution": "办结",
+    "rating": "评价",
+    "overdue": "办结",
+}
+
+
+@lru_cache(maxsize=4096)
+def is_workday(day: date) -> bool:
+    """A working day in China: weekdays except public holidays, plus make-up days (调休)."""
+    try:
+        import chinese_calendar
+
+        return bool(chinese_calendar.is_workday(day))
+    except (ImportError, NotImplementedError):  # a year the package does not know
+        return day.weekday() < 5
+
+
+@lru_cache(maxsize=4096)
+def is_public_holiday(day: date) -> bool:
+    """A named public holiday (国庆, 春节…), not an ordinary weekend."""
+    try:
+        import chinese_calendar
+
+        holiday, name = chinese_calendar.get_holiday_detail(day)
+        return bool(holiday and name)
+    except (ImportError, NotImplementedError):
+        return False
+
+
+def next_workday(day: date) -> date:
+    """The first working day on or after a day."""
+    while not is_workday(day):
+        day += timedelta(days=1)
+    return day
+
+
+def add_working_time(start: datetime, span: timedelta, settings: Settings) -> datetime:
+    """The moment a span of working time after start has passed (local working hours)."""
+    sla = settings.sla
+    tz = settings.tz
+    local = start.astimezone(tz)
+    left = span
+    day = local.date()
+    for _ in range(3660):  # ten years of days: a guard, never reached
+        open_at = datetime.combine(day, sla.work_start, tzinfo=tz)
+        close_at = datetime.combine(day, sla.work_end, tzinfo=tz)
+        if is_workday(day) and local < close_at:
+            begin = max(local, open_at)
+            room = close_at - begin
+            if left <= room:
+                return (begin + left).astimezone(start.tzinfo)
+            left -= room
+        day += timedelta(days=1)
+        local = datetime.combine(day, sla.work_start, tzinfo=tz)
+    raise ValueError("working time does not end")
+
+
+def after(ticket: Ticket, span: timedelta, settings: Settings) -> datetime:
+    """The clock's start plus a span, in working time when configured (urgent: wall time).
+
+    The 2341 clock starts at the report, and again when a resident's 不满意 reopens it.
+    """
+    start = ticket.reopened_at or ticket.created_at
+    if settings.sla.working_time and not ticket.urgent:
+        return add_working_time(start, span, settings)
+    return start + span
+
+
+def is_major(ticket: Ticket, settings: Settings) -> bool:
+    """Major: urgent, reported by enough residents, or of a category marked major."""
+    return (
+        ticket.major
+        or ticket.urgent
+        or ticket.reporters_count >= settings.tickets.major_reporters
+        or ticket.category in settings.tickets.major_categories
+    )
 
 
 def deadlines(ticket: Ticket, settings: Settings) -> list[tuple[str, datetime]]:
     """Every deadline of a ticket, in order, as (kind, moment)."""
     sla = settings.sla
-    start = ticket.created_at
     out = [
-        ("response", start + timedelta(minutes=sla.response_minutes)),
-        ("plan", start + timedelta(minutes=sla.plan_minutes)),
+        ("response", after(ticket, timedelta(minutes=sla.response_minutes), settings)),
+        ("plan", after(ticket, timedelta(minutes=sla.plan_minutes), settings)),
     ]
-    if ticket.major or ticket.urgent:
-        out.append(("reply", start + timedelta(hours=sla.reply_hours)))
-    out.append(("solution", start + timedelta(hours=sla.solution_hours)))
+    if is_major(ticket, settings):
+        out.append(("reply", after(ticket, timedelta(hours=sla.reply_hours), settings)))
+    out.append(("solution", after(ticket, timedelta(hours=sla.solution_hours), settings)))
     return out
 
 
-def _met(ticket: Ticket, kind: str) -> bool:
+def deadline_of(ticket: Ticket, kind: str, settings: Settings) -> datetime | None:
+    """The moment of one deadline of a ticket."""
+    return dict(deadlines(ticket, settings)).get(kind)
+
+
+def met(ticket: Ticket, kind: str) -> bool:
+    """Whether the step a deadline asks for has been done."""
     return {
         "response": ticket.first_response_at is not None,
         "plan": ticket.plan_at is not None,
         "reply": ticket.reply_at is not None or ticket.plan_at is not None,
         "solution": ticket.resolved_at is not None,
+        "overdue": ticket.resolved_at is not None,
+        "rating": ticket.rating is not None or ticket.closed_at is not None,
     }[kind]
 
 
@@ -44,7 +135,7 @@ def next_deadline(ticket: Ticket, settings: Settings) -> tuple[str, datetime] | 
         assert ticket.resolved_at is not None
         return ("rating", ticket.resolved_at + timedelta(hours=settings.tickets.auto_close_hours))
     for kind, at in deadlines(ticket, settings):
-        if not _met(ticket, kind):
+        if not met(ticket, kind):
             return kind, at
     return None
 
@@ -59,12 +150,12 @@ def record_response(ticket: Ticket, now: datetime, settings: Settings) -> None:
     """The first response (a claim): stamp it and whether it was in time."""
     if ticket.first_response_at is None:
         ticket.first_response_at = now
-        limit = ticket.created_at + timedelta(minutes=settings.sla.response_minutes)
-        ticket.responded_on_time = now <= limit
+        limit = deadline_of(ticket, "response", settings)
+        ticket.responded_on_time = limit is not None and now <= limit
 
 
 def record_resolution(ticket: Ticket, now: datetime, settings: Settings) -> None:
     """The solution (办结): stamp it and whether it was within the solution time."""
     ticket.resolved_at = now
-    limit = ticket.created_at + timedelta(hours=settings.sla.solution_hours)
-    ticket.resolved_on_time = now <= limit
+    limit = deadline_of(ticket, "solution", settings)
+    ticket.resolved_on_time = limit is not None and now <= limit

@@ -126,6 +126,8 @@ class Ticket(SQLModel, table=True):
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    # the last time an unsatisfied rating reopened it: its deadlines count from here again
+    reopened_at: datetime | None = None
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = None  # response | plan | reply | solution | rating
     reminded_at: datetime | None = None
@@ -153,7 +155,9 @@ class TicketEvent(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
-    kind: str  # created, seconded, claimed, planned, progress, resolved, closed, ...
+    # created, seconded, claimed, planned, progress, resolved, transferred, escalated, rated,
+    # reopened, closed, cancelled (see handlers/lifecycle.py)
+    kind: str
     actor_id: str | None = None
     time: datetime
     message_id: int | None = None

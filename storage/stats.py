@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import ColumnElement, case, func
 from sqlmodel import Session, col, select
 
-from storage.models import Ticket
+from storage.models import OPEN_STATUSES, PossibleComplaint, Ticket
 
 SATISFIED = ("满意", "基本满意")
 
@@ -96,3 +97,137 @@ def rates(
         total, r, t, res, ra, sa = (int(v or 0) for v in vals)
         out[k] = Rates(total, r, t, res, ra, sa)
     return out
+
+
+# --- the digest's and the reports' counts (one definition each) ---------------------------
+@dataclass(slots=True)
+class DayCounts:
+    """What happened to the tickets of some buildings in a window."""
+
+    new: int = 0  # created in the window (cancelled included: they were reported)
+    claimed: int = 0  # first response in the window
+    resolved: int = 0  # resolved in the window
+    closed: int = 0  # closed in the window
+
+
+def _in(column: Any, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    return [col(column) >= start, col(column) < end]
+
+
+def _buildings(building_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
+    if building_ids is None:
+        return []
+    return [col(Ticket.building_id).in_(list(building_ids))]
+
+
+def counts(
+    session: Session, start: datetime, end: datetime, building_ids: Collection[int] | None = None
+) -> DayCounts:
+    """New, claimed, resolved and closed tickets in [start, end)."""
+    where = _buildings(building_ids)
+
+    def n(column: Any) -> int:
+        q = select(func.count()).select_from(Ticket).where(*where, *_in(column, start, end))
+        return int(session.exec(q).one())
+
+    return DayCounts(
+        new=n(Ticket.created_at),
+        claimed=n(Ticket.first_response_at),
+        resolved=n(Ticket.resolved_at),
+        closed=n(Ticket.closed_at),
+    )
+
+
+def open_tickets(session: Session, building_ids: Collection[int] | None = None) -> list[Ticket]:
+    """Every open ticket (new, claimed, planned) of some buildings, oldest first."""
+    q = select(Ticket).where(col(Ticket.status).in_(list(OPEN_STATUSES)), *_buildings(building_ids))
+    return list(session.exec(q.order_by(col(Ticket.created_at))))
+
+
+def top(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    by: str,  # "category" | "building_id"
+    building_ids: Collection[int] | None = None,
+    limit: int = 3,
+) -> list[tuple[Any, int]]:
+    """The most frequent categories or buildings of tickets created in [start, end)."""
+    key = getattr(Ticket, by)
+    q = (
+        select(key, func.count())
+        .where(*_scope(building_ids, start, end))
+        .group_by(key)
+        .order_by(func.count().desc(), key)
+        .limit(limit)
+    )
+    return [(k, int(c)) for k, c in session.exec(q).all()]
+
+
+def possible_complaints(
+    session: Session, start: datetime, end: datetime, building_ids: Collection[int] | None = None
+) -> list[PossibleComplaint]:
+    """Messages the classifier was unsure of, still open, kept in [start, end)."""
+    q = select(PossibleComplaint).where(
+        col(PossibleComplaint.status) == "open", *_in(PossibleComplaint.created_at, start, end)
+    )
+    if building_ids is not None:
+        q = q.where(col(PossibleComplaint.building_id).in_(list(building_ids)))
+    return list(session.exec(q.order_by(col(PossibleComplaint.created_at))))
+
+
+def daily_series(
+    session: Session,
+    first_day: date,
+    days: int,
+    tz: tzinfo,
+    building_ids: Collection[int] | None = None,
+) -> list[tuple[date, int, int]]:
+    """(local day, new, resolved) for each of `days` days from first_day."""
+    start = datetime.combine(first_day, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(first_day + timedelta(days=days), time(0), tzinfo=tz).astimezone(UTC)
+    where = _buildings(building_ids)
+    created = session.exec(
+        select(Ticket.created_at).where(*where, *_in(Ticket.created_at, start, end))
+    ).all()
+    resolved = session.exec(
+        select(Ticket.resolved_at).where(*where, *_in(Ticket.resolved_at, start, end))
+    ).all()
+    new_by: dict[date, int] = {}
+    res_by: dict[date, int] = {}
+    for t in created:
+        if t is None:
+            continue
+        d = t.astimezone(tz).date()
+        new_by[d] = new_by.get(d, 0) + 1
+    for r in resolved:
+        if r is not None:
+            d = r.astimezone(tz).date()
+            res_by[d] = res_by.get(d, 0) + 1
+    out = []
+    for i in range(days):
+        d = first_day + timedelta(days=i)
+        out.append((d, new_by.get(d, 0), res_by.get(d, 0)))
+    return out
+
+
+def local_day_bounds(day: date, tz: tzinfo) -> tuple[datetime, datetime]:
+    """A local calendar day as a UTC [start, end)."""
+    start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    return start, end
+
+
+def local_month_bounds(year: int, month: int, tz: tzinfo) -> tuple[datetime, datetime]:
+    """A local calendar month as a UTC [start, end)."""
+    start = datetime(year, month, 1, tzinfo=tz)
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def tickets_between(
+    session: Session, start: datetime, end: datetime, building_ids: Collection[int] | None = None
+) -> list[Ticket]:
+    """Every ticket created in [start, end) (cancelled included), by number."""
+    q = select(Ticket).where(*_buildings(building_ids), *_in(Ticket.created_at, start, end))
+    return list(session.exec(q.order_by(col(Ticket.number))))

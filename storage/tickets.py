@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -308,6 +309,104 @@ def add_possible_complaint(
 def window_start(now: datetime, hours: float) -> datetime:
     """The start of a look-back window."""
     return now - timedelta(hours=hours)
+
+
+def ticket_for_update(session: Session, number: int) -> Ticket | None:
+    """A ticket by number, row-locked for a transition (PostgreSQL; SQLite has one writer)."""
+    return session.exec(select(Ticket).where(Ticket.number == number).with_for_update()).first()
+
+
+def ticket_reporters(session: Session, ticket_id: int) -> list[Person]:
+    """Everyone who reported a ticket, the first reporter first."""
+    rows = session.exec(
+        select(Person)
+        .join(TicketReporter, col(TicketReporter.person_id) == col(Person.id))
+        .where(TicketReporter.ticket_id == ticket_id)
+        .order_by(col(TicketReporter.time), col(TicketReporter.id))
+    )
+    return list(rows)
+
+
+def is_reporter(session: Session, ticket_id: int, person_id: str) -> bool:
+    """Whether a person reported (or seconded) a ticket."""
+    return (
+        session.exec(
+            select(TicketReporter.id).where(
+                TicketReporter.ticket_id == ticket_id, TicketReporter.person_id == person_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def person_named(session: Session, name: str) -> Person | None:
+    """A person by display name (the most recently seen first: names are not unique)."""
+    return session.exec(
+        select(Person).where(Person.name == name).order_by(col(Person.created_at).desc())
+    ).first()
+
+
+def open_tickets_of(
+    session: Session,
+    *,
+    assignee_id: str,
+    building_ids: Collection[int],
+    min_rung: int | None,
+    limit: int = 50,
+) -> list[Ticket]:
+    """Open tickets a person should act on, oldest first.
+
+    Those assigned to them; unassigned ones of their buildings; and, for people on the
+    ladder (min_rung not None), those of their buildings escalated to their rung or above.
+    """
+    mine = col(Ticket.assignee_id) == assignee_id
+    conds = [mine]
+    if building_ids:
+        in_area = col(Ticket.building_id).in_(list(building_ids))
+        conds.append(in_area & col(Ticket.assignee_id).is_(None))
+        if min_rung is not None:
+            conds.append(in_area & (col(Ticket.rung) >= min_rung))
+    q = (
+        select(Ticket)
+        .where(col(Ticket.status).in_(list(OPEN_STATUSES)), or_(*conds))
+        .order_by(col(Ticket.created_at), col(Ticket.id))
+        .limit(limit)
+    )
+    return list(session.exec(q))
+
+
+def tickets_reported_by(session: Session, person_id: str, limit: int = 10) -> list[Ticket]:
+    """Tickets a person reported or seconded: open ones first, then the latest."""
+    q = (
+        select(Ticket)
+        .join(TicketReporter, col(TicketReporter.ticket_id) == col(Ticket.id))
+        .where(TicketReporter.person_id == person_id)
+        .order_by(col(Ticket.created_at).desc(), col(Ticket.id).desc())
+        .limit(200)
+    )
+    rows = list(session.exec(q))
+    rows.sort(key=lambda t: t.status not in OPEN_STATUSES)  # stable: newest first in each
+    return rows[:limit]
+
+
+def resolved_unrated_before(session: Session, moment: datetime, limit: int = 500) -> list[Ticket]:
+    """Resolved tickets still waiting for a rating, resolved at or before a moment."""
+    return list(
+        session.exec(
+            select(Ticket)
+            .where(Ticket.status == "resolved", col(Ticket.resolved_at) <= moment)
+            .order_by(col(Ticket.resolved_at), col(Ticket.id))
+            .limit(limit)
+            .with_for_update()
+        )
+    )
+
+
+def earliest_resolution_unrated(session: Session) -> datetime | None:
+    """The resolution time of the oldest resolved ticket still waiting for its rating."""
+    return session.exec(
+        select(func.min(Ticket.resolved_at)).where(Ticket.status == "resolved")
+    ).first()
 
 
 def store_quiet_message(

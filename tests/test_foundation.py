@@ -33,7 +33,7 @@ async def test_complaint_becomes_acknowledged_ticket(harness_any: Harness) -> No
         "new",
         "sim_张阿姨",
     )
-    assert t["location"] == "3号楼2单元"
+    assert t["location"] == "3号楼2单元楼道"
     assert t["next_deadline_kind"] == "response"
     detail = await h.ticket(1001)
     assert [e["kind"] for e in detail["events"]] == ["created"]

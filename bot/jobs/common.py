@@ -1,0 +1,49 @@
+"""What every job shares: writing keyed messages, local-time labels, who sits on a rung."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session
+
+from handlers.context import Outbound, Services, Tx
+from storage.directory import BuildingInfo, Directory, PersonInfo
+
+RUNG_ROLES = {
+    1: "grid_worker",
+    2: "community_secretary",
+    3: "street_officer",
+    4: "district_officer",
+}
+RUNG_LABELS = {0: "物业（红色管家）", 1: "网格员", 2: "社区", 3: "街道", 4: "区县"}
+TOP_RUNG = 4
+
+
+def send_all(services: Services, session: Session, now: datetime, outs: Sequence[Outbound]) -> int:
+    """Write keyed messages to the outbox in the caller's transaction; how many were new.
+
+    The caller's own changes are flushed first: on SQLite (pysqlite) a transaction begins
+    only with the first write, and the outbox's SAVEPOINT outside one would commit by itself.
+    """
+    session.flush()
+    tx = Tx(services, "clock")
+    for out in outs:
+        assert out.key, "bot-initiated messages carry a deterministic key"
+        tx.send(out)
+    return tx.flush(session, now)
+
+
+def short_time(services: Services, moment: datetime) -> str:
+    """11月23日 10:20 in local time."""
+    local = services.local(moment)
+    return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def rung_people(directory: Directory, rung: int, building: BuildingInfo | None) -> list[PersonInfo]:
+    """The people on a rung of the ladder for a building (admins when it has no building)."""
+    if building is None:
+        return [p for p in directory.people.values() if "admin" in p.roles]
+    if rung == 0:
+        return directory.stewards_of(building)
+    return directory.holders(RUNG_ROLES[rung], building)

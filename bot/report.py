@@ -1,0 +1,264 @@
+"""The monthly report (物业投诉月报) as a workbook: the ledger, the rates, the 红黑榜.
+
+Sheets: 台账 (every ticket created in the month with its timeline), 汇总 (the three rates
+overall, per building and per category — storage/stats.py's one definition), 红黑榜 (property
+projects, i.e. compounds, ranked by a score: the mean of their available rates; 红榜 at 90%
+or more, 黑榜 under 60%).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlmodel import Session, col, select
+
+from config.schema import Settings
+from handlers.privacy import mask_phones
+from storage import stats
+from storage.directory import Directory
+from storage.models import Person, TicketEvent
+
+RED_AT = 0.9
+BLACK_BELOW = 0.6
+STATUS = {
+    "new": "待认领",
+    "claimed": "已认领",
+    "planned": "已出方案",
+    "resolved": "已办结",
+    "closed": "已结案",
+    "cancelled": "已撤销",
+}
+RUNGS = {0: "物业", 1: "网格员", 2: "社区", 3: "街道", 4: "区县"}
+LEDGER_HEAD = (
+    "工单号", "报告时间", "社区", "小区", "楼栋", "类别", "紧急", "重大", "反映人数", "问题摘要",
+    "位置", "状态", "所在层级", "负责人", "认领时间", "方案时间", "办结时间", "结案时间",
+    "按时响应", "按时办结", "评价", "评价意见", "处理过程",
+)  # fmt: skip
+RATE_HEAD = ("工单数", "按时响应", "响应率", "按时办结", "办结率", "已评价", "满意", "满意率")
+
+
+@dataclass(slots=True)
+class RankRow:
+    """A property project (compound) on the 红黑榜."""
+
+    compound: str
+    community: str
+    rates: stats.Rates
+    score: float | None
+
+    @property
+    def board(self) -> str:
+        """红榜, 黑榜 or nothing."""
+        if self.score is None:
+            return ""
+        return "红榜" if self.score >= RED_AT else "黑榜" if self.score < BLACK_BELOW else ""
+
+
+@dataclass(slots=True)
+class ReportData:
+    """Everything the workbook shows."""
+
+    title: str
+    year: int
+    month: int
+    ledger: list[list[object]] = field(default_factory=list)
+    overall: stats.Rates = field(default_factory=stats.Rates)
+    by_building: list[tuple[str, stats.Rates]] = field(default_factory=list)
+    by_category: list[tuple[str, stats.Rates]] = field(default_factory=list)
+    ranking: list[RankRow] = field(default_factory=list)
+
+
+def score(r: stats.Rates) -> float | None:
+    """The mean of the rates that can be computed (None without tickets)."""
+    vals = [v for v in (r.response_rate, r.completion_rate, r.satisfaction_rate) if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _local(settings: Settings, t: datetime | None) -> str:
+    return t.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M") if t else ""
+
+
+def _yes(v: bool | None) -> str:
+    return "" if v is None else "是" if v else "否"
+
+
+def collect(
+    session: Session,
+    settings: Settings,
+    directory: Directory,
+    categories: Mapping[str, str],
+    year: int,
+    month: int,
+    *,
+    community_id: int | None = None,
+) -> ReportData:
+    """Read the month's tickets and figures (one community, or all)."""
+    tz = settings.tz
+    start, end = stats.local_month_bounds(year, month, tz)
+    buildings = {
+        b.id: b
+        for b in directory.buildings.values()
+        if community_id is None or b.community_id == community_id
+    }
+    ids = set(buildings) if community_id is not None else None
+    title = directory.communities[community_id][0] if community_id is not None else "全部社区"
+    data = ReportData(title, year, month)
+    tickets = stats.tickets_between(session, start, end, ids)
+    names = {p.id: p.name for p in session.exec(select(Person))}
+    events: dict[int, list[TicketEvent]] = {}
+    if tickets:
+        for e in session.exec(
+            select(TicketEvent)
+            .where(col(TicketEvent.ticket_id).in_([t.id for t in tickets]))
+            .order_by(col(TicketEvent.id))
+        ):
+            events.setdefault(e.ticket_id, []).append(e)
+    for t in tickets:
+        b = buildings.get(t.building_id or -1) or directory.buildings.get(t.building_id or -1)
+        timeline = "；".join(
+            f"{_local(settings, e.time)[5:]} {e.kind}"
+            + (f"（{names.get(e.actor_id, e.actor_id)}）" if e.actor_id else "")
+            + (f" {mask_phones(e.detail)[:40]}" if e.detail and e.kind != "created" else "")
+            for e in events.get(t.id or -1, [])
+        )
+        data.ledger.append(
+            [
+                t.number,
+                _local(settings, t.created_at),
+                b.community if b else "",
+                b.compound if b else "",
+                b.name if b else "",
+                categories.get(t.category, t.category),
+                _yes(t.urgent),
+                _yes(t.major),
+                t.reporters_count,
+                mask_phones(t.summary),
+                t.location or "",
+                STATUS.get(t.status, t.status),
+                RUNGS.get(t.rung, str(t.rung)),
+                names.get(t.assignee_id or "", ""),
+                _local(settings, t.first_response_at),
+                _local(settings, t.plan_at),
+                _local(settings, t.resolved_at),
+                _local(settings, t.closed_at),
+                _yes(t.responded_on_time),
+                _yes(t.resolved_on_time),
+                t.rating or "",
+                t.rating_comment or "",
+                timeline,
+            ]
+        )
+    data.overall = stats.rates(session, start, end, building_ids=ids).get(None, stats.Rates())
+    per_b = stats.rates(session, start, end, building_ids=ids, group_by="building_id")
+    data.by_building = sorted(
+        (
+            (directory.buildings[k].label if k in directory.buildings else "未绑定楼栋", r)
+            for k, r in per_b.items()
+            if isinstance(k, int) or k is None
+        ),
+        key=lambda x: x[0],
+    )
+    per_c = stats.rates(session, start, end, building_ids=ids, group_by="category")
+    data.by_category = sorted(
+        ((categories.get(str(k), str(k)), r) for k, r in per_c.items()), key=lambda x: -x[1].total
+    )
+    compounds: dict[int, tuple[str, str]] = {
+        b.compound_id: (b.compound, b.community) for b in buildings.values()
+    }
+    for comp_id, (comp, comm) in sorted(compounds.items()):
+        comp_ids = {b.id for b in buildings.values() if b.compound_id == comp_id}
+        r = stats.rates(session, start, end, building_ids=comp_ids).get(None, stats.Rates())
+        data.ranking.append(RankRow(comp, comm, r, score(r)))
+    data.ranking.sort(key=lambda row: (row.score is None, -(row.score or 0), row.compound))
+    return data
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{round(100 * v)}%"
+
+
+def _rate_cells(r: stats.Rates) -> list[object]:
+    return [
+        r.total,
+        r.responded_in_time,
+        _pct(r.response_rate),
+        r.resolved_in_time,
+        _pct(r.completion_rate),
+        r.rated,
+        r.satisfied,
+        _pct(r.satisfaction_rate),
+    ]
+
+
+def _header(ws: object, row: int, cells: tuple[str, ...] | list[str]) -> None:
+    for i, text in enumerate(cells, start=1):
+        c = ws.cell(row=row, column=i, value=text)  # type: ignore[attr-defined]
+        c.font = Font(bold=True, color="FFFFFF")
+        c.fill = PatternFill("solid", fgColor="C0392B")
+        c.alignment = Alignment(horizontal="center", vertical="center")
+
+
+def write_workbook(data: ReportData, path: Path) -> Path:
+    """Write the report to an .xlsx file (blocking: run it off the event loop)."""
+    wb = Workbook()
+    ledger = wb.active
+    assert ledger is not None
+    ledger.title = "台账"
+    _header(ledger, 1, LEDGER_HEAD)
+    for row in data.ledger:
+        ledger.append(row)
+    ledger.freeze_panes = "B2"
+    for i, width in enumerate((8, 17, 10, 10, 8, 10, 6, 6, 8, 40), start=1):
+        ledger.column_dimensions[get_column_letter(i)].width = width
+    ledger.column_dimensions[get_column_letter(len(LEDGER_HEAD))].width = 80
+
+    summary = wb.create_sheet("汇总")
+    summary.append([f"{data.title} {data.year}年{data.month}月 物业投诉月报"])
+    summary["A1"].font = Font(bold=True, size=14)
+    summary.append([])
+    _header(summary, 3, ["范围", *RATE_HEAD])
+    summary.append(["全部", *_rate_cells(data.overall)])
+    summary.append([])
+    _header(summary, summary.max_row + 1, ["楼栋", *RATE_HEAD])
+    for label, r in data.by_building:
+        summary.append([label, *_rate_cells(r)])
+    summary.append([])
+    _header(summary, summary.max_row + 1, ["类别", *RATE_HEAD])
+    for label, r in data.by_category:
+        summary.append([label, *_rate_cells(r)])
+    summary.column_dimensions["A"].width = 18
+
+    ranking = wb.create_sheet("红黑榜")
+    _header(ranking, 1, ["排名", "物业项目（小区）", "社区", *RATE_HEAD, "综合得分", "榜单"])
+    for i, rank in enumerate(data.ranking, start=1):
+        ranking.append(
+            [
+                i,
+                rank.compound,
+                rank.community,
+                *_rate_cells(rank.rates),
+                _pct(rank.score),
+                rank.board,
+            ]
+        )
+        if rank.board:
+            color = "FADBD8" if rank.board == "红榜" else "D5D8DC"
+            for c in ranking[ranking.max_row]:
+                c.fill = PatternFill("solid", fgColor=color)
+    ranking.column_dimensions["B"].width = 16
+    ranking.append([])
+    ranking.append(["综合得分 = 响应率、办结率、满意率（有数据者）的平均；≥90% 红榜，<60% 黑榜。"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path
+
+
+def report_path(settings: Settings, year: int, month: int, title: str) -> Path:
+    """Where a month's report is written: var/reports/物业投诉月报-华福社区-2026-10.xlsx."""
+    return Path(settings.report.dir) / f"物业投诉月报-{title}-{year}-{month:02d}.xlsx"
