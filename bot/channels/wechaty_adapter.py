@@ -716,7 +716,14 @@ class WechatyChannel:
         """Prefix '@name ' for each mentioned person the text does not name yet, as WeChat does."""
         prefix = ""
         for person_id in mentions:
-            name = await self._name(conn, person_id, room_id)
+            try:
+                name = await self._name(conn, person_id, room_id)
+            except ChannelError:
+                raise
+            except Exception as exc:
+                # an id the puppet cannot name still goes out as a mention id
+                logger.warning("wechaty: no name for mentioned {}: {!r}", person_id, exc)
+                continue
             if f"@{name}" not in text:
                 prefix += f"@{name}\u2005"
         return prefix + text

@@ -29,10 +29,13 @@ ZHANG = "wxid_zhangayi"  # 张阿姨, a resident of 3号楼
 LI = "wxid_lidaye"  # 李大爷, a resident of 1号楼 (also in the 3号楼 group)
 STEWARD = "wxid_wanghongguan"  # 王红管, the red steward of 阳光花园
 GRID = "wxid_liwangge"  # 李网格
+ADMIN = "wxid_admin"  # 管理员
 ROOM_3 = "room-yg-3"
 ROOM_1 = "room-yg-1"
+NEW_ROOM = "room-yg-2-new"  # not in config/demo.toml: bound from the chat
 TOPIC_3 = "阳光花园3号楼业主群"
 TOPIC_1 = "阳光花园1号楼业主群"
+NEW_TOPIC = "阳光花园2号楼邻里群"
 
 
 def unavailable(reason: str) -> None:

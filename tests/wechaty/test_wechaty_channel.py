@@ -12,6 +12,8 @@ from mock_wechat import (
     BOT_ID,
     GRID,
     LI,
+    NEW_ROOM,
+    NEW_TOPIC,
     ROOM_1,
     ROOM_3,
     STEWARD,
@@ -150,6 +152,19 @@ async def test_a_mention_already_written_in_the_text_is_not_doubled(
     assert sent["mentionIds"] == [STEWARD]
 
 
+async def test_a_mention_of_someone_the_puppet_does_not_know_still_sends(
+    connected: tuple[WechatyChannel, Recorder, Gateway],
+) -> None:
+    channel, _, gateway = connected
+    sent_id = await channel.send(
+        Outgoing(text="请孙管家协助", room_id=ROOM_3, mentions=("wxid_not_on_wechat", STEWARD))
+    )
+    (sent,) = await gateway.sent()
+    assert sent["id"] == sent_id
+    assert sent["text"] == "@王红管\u2005请孙管家协助"
+    assert sent["mentionIds"] == ["wxid_not_on_wechat", STEWARD]
+
+
 async def test_private_text_and_an_image_are_sent(
     connected: tuple[WechatyChannel, Recorder, Gateway], tmp_path: Path
 ) -> None:
@@ -228,7 +243,7 @@ async def test_room_topics_lists_the_bots_rooms(
     connected: tuple[WechatyChannel, Recorder, Gateway],
 ) -> None:
     channel, _, _ = connected
-    assert await channel.room_topics() == {ROOM_3: TOPIC_3, ROOM_1: TOPIC_1}
+    assert await channel.room_topics() == {ROOM_3: TOPIC_3, ROOM_1: TOPIC_1, NEW_ROOM: NEW_TOPIC}
 
 
 async def test_the_channel_reconnects_after_the_gateway_is_killed_and_restarted(

@@ -6,14 +6,27 @@ is room-yg-3, the steward 王红管 is wxid_wanghongguan, the bot is wxid_redste
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import io
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from mock_wechat import BOT_ID, LI, ROOM_3, STEWARD, ZHANG, Gateway, eventually, make_channel
+from mock_wechat import (
+    ADMIN,
+    BOT_ID,
+    LI,
+    NEW_ROOM,
+    ROOM_3,
+    STEWARD,
+    ZHANG,
+    Gateway,
+    eventually,
+    make_channel,
+)
 
 from bot.app import build_bot, create_app
 from bot.channels.wechaty_adapter import WechatyChannel
@@ -61,7 +74,19 @@ async def live(gateway: Gateway, tmp_path: Path) -> AsyncIterator[LiveBot]:
         assert channel.connected, gateway.log_tail()
         yield LiveBot(gateway, channel, client)
     finally:
-        await client.close()
+        try:
+            await asyncio.wait_for(client.close(), 60)
+        except TimeoutError:
+            pytest.fail(f"the app did not shut down within 60s; its tasks:\n{task_stacks()}")
+
+
+def task_stacks() -> str:
+    """Where every task of this loop waits (for a shutdown that hangs)."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        out.write(f"--- {task.get_name()}\n")
+        task.print_stack(file=out)
+    return out.getvalue()
 
 
 async def test_a_complaint_becomes_a_ticket_acknowledged_in_the_room_with_the_steward(
@@ -112,3 +137,40 @@ async def test_the_bot_reconnects_after_the_gateway_restarts_and_goes_on(live: L
     assert "#1002" in ack["text"] and "【环境卫生】" in ack["text"]
     assert LI in ack["mentionIds"] and STEWARD in ack["mentionIds"]
     assert sorted(t["number"] for t in await live.tickets()) == [1001, 1002]
+
+
+async def test_the_steward_claims_the_ticket_from_the_group(live: LiveBot) -> None:
+    await live.gateway.say(ZHANG, COMPLAINT, room=ROOM_3)
+    await eventually(lambda: live.room_lines(ROOM_3), what="the acknowledgement")
+
+    await live.gateway.say(STEWARD, "#接单 1001", room=ROOM_3)
+    lines = await eventually(
+        lambda: _at_least(live.room_lines(ROOM_3), 2), what="the group to be told"
+    )
+    told = lines[1]
+    assert "#1001" in told["text"] and "王红管" in told["text"] and "接单" in told["text"]
+    assert ZHANG in told["mentionIds"]
+    [ticket] = await live.tickets()
+    assert ticket["status"] == "claimed"
+
+
+async def test_a_new_group_is_bound_to_its_building_from_the_chat(live: LiveBot) -> None:
+    await live.gateway.say(ZHANG, "2号楼楼道灯坏了好几天了", room=NEW_ROOM)
+    [unbound] = await eventually(lambda: live.room_lines(NEW_ROOM), what="the unbound notice")
+    assert "#绑定" in unbound["text"]
+    assert await live.tickets() == []
+
+    await live.gateway.say(ADMIN, "#绑定 阳光花园 2号楼", room=NEW_ROOM)
+    lines = await eventually(lambda: _at_least(live.room_lines(NEW_ROOM), 2), what="bound")
+    assert "2号楼" in lines[1]["text"]
+
+    await live.gateway.say(ZHANG, "2号楼楼道灯坏了好几天了，晚上看不见", room=NEW_ROOM)
+    lines = await eventually(lambda: _at_least(live.room_lines(NEW_ROOM), 3), what="the ack")
+    assert "#1001" in lines[2]["text"] and STEWARD in lines[2]["mentionIds"]
+    [ticket] = await live.tickets()
+    assert ticket["reporter_id"] == ZHANG
+
+
+async def _at_least(lines: Awaitable[list[dict[str, Any]]], n: int) -> list[dict[str, Any]]:
+    found = await lines
+    return found if len(found) >= n else []

@@ -43,6 +43,7 @@ const DEFAULT_WORLD = {
     { id: 'wxid_lidaye', name: '李大爷' },
     { id: 'wxid_wanghongguan', name: '王红管' },
     { id: 'wxid_liwangge', name: '李网格' },
+    { id: 'wxid_admin', name: '管理员' },
   ],
   rooms: [
     {
@@ -54,6 +55,12 @@ const DEFAULT_WORLD = {
       id: 'room-yg-1',
       topic: '阳光花园1号楼业主群',
       members: ['wxid_redsteward', 'wxid_lidaye', 'wxid_wanghongguan'],
+    },
+    {
+      // a group the configuration does not know yet: bound from the chat by the admin
+      id: 'room-yg-2-new',
+      topic: '阳光花园2号楼邻里群',
+      members: ['wxid_redsteward', 'wxid_zhangayi', 'wxid_wanghongguan', 'wxid_admin'],
     },
   ],
 }
