@@ -323,8 +323,13 @@ class WechatyChannel:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             supervisor.cancel()
+            # a shutdown must end: the teardown gives a running handler HANDLER_GRACE_SECONDS
+            done, _ = await asyncio.wait({supervisor}, timeout=HANDLER_GRACE_SECONDS + 15)
+            if not done:
+                logger.error("wechaty: the connection did not close in time; left behind")
+                return
             with contextlib.suppress(asyncio.CancelledError):
-                await supervisor
+                supervisor.result()
         logger.info("wechaty: stopped")
 
     async def send(self, message: Outgoing) -> str | None:

@@ -62,7 +62,7 @@ async def connected(
     await channel.start(recorder.on_message, recorder.on_room_event)
     assert channel.connected, gateway.log_tail()
     yield channel, recorder, gateway
-    await channel.stop()
+    await asyncio.wait_for(channel.stop(), 60)
 
 
 async def test_a_residents_room_message_arrives_with_ids_topic_sender_and_mentions(
