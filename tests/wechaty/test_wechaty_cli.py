@@ -64,8 +64,8 @@ async def test_python_m_bot_run_channel_wechaty_answers_in_a_mocked_room(
         if bot.returncode is None:
             bot.send_signal(signal.SIGINT)
             try:
-                await asyncio.wait_for(bot.wait(), 20)
+                await asyncio.wait_for(bot.wait(), 60)
             except TimeoutError:
                 bot.kill()
                 await bot.wait()
-    assert bot.returncode == 0, bot_log()
+    assert bot.returncode == 0, f"exit code {bot.returncode}; the bot's log:\n{bot_log()}"
