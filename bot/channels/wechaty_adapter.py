@@ -11,6 +11,9 @@ directly rather than its ``Wechaty`` facade, because the facade cannot reconnect
 ``Contact``/``Room`` pools are shared by every instance and keep talking to the first puppet,
 ``Room.ready(force_sync=True)`` never refreshes a cached topic, each login starts a scheduler
 and checks port 5000 for a plugin web server, and ``start()`` swallows errors and sleeps 60 s.
+Our ``PuppetService`` always gets its endpoint and dials it itself (``_init_puppet``): no
+look-up on api.chatie.io, no telnet probe, TLS with a CA we choose, and the token sent both
+as ``authorization: Wechaty <token>`` and as ``:authority`` (what older gateways read).
 """
 
 from __future__ import annotations
