@@ -125,7 +125,18 @@ def _report(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
 
-    return run(args.messages, args.pg, args.concurrency)
+    from bot.bench_scale import Sizes
+
+    sizes = None
+    if args.tickets > 0:
+        sizes = Sizes(
+            rooms=args.rooms,
+            tickets=args.tickets,
+            open_tickets=min(args.open, args.tickets),
+            due=min(args.due, args.open, args.tickets),
+            months=args.months,
+        )
+    return run(args.messages, args.pg, args.concurrency, sizes)
 
 
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
@@ -153,10 +164,15 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     rep.add_argument("--db")
     rep.add_argument("--log-level", default="INFO")
     rep.set_defaults(fn=_report)
-    bench = sub.add_parser("bench", help="measure ingest throughput against plain jieba")
+    bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)
     bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
+    bench.add_argument("--rooms", type=int, default=10_000, help="scale: rooms (= buildings)")
+    bench.add_argument("--tickets", type=int, default=1_000_000, help="scale: 0 skips it")
+    bench.add_argument("--open", type=int, default=100_000, help="scale: open tickets")
+    bench.add_argument("--due", type=int, default=200, help="scale: due at the sweep")
+    bench.add_argument("--months", type=int, default=36, help="scale: tickets spread over")
     bench.add_argument("--log-level", default="WARNING")
     bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)
