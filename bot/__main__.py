@@ -48,7 +48,20 @@ def _run(args: argparse.Namespace) -> int:
     except SchemaBehind as e:
         logger.error("{}", e)
         return 2
-    bot = build_bot(settings, db=db)
+    clock = None
+    if args.sim_start or args.sim_frozen:
+        from datetime import UTC, datetime
+
+        from bot.simulator import SimClock
+
+        if settings.bot.channel != "sim":
+            print("--sim-start/--sim-frozen need the simulator channel", file=sys.stderr)
+            return 2
+        start = datetime.fromisoformat(args.sim_start) if args.sim_start else None
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        clock = SimClock(start, running=not args.sim_frozen)
+    bot = build_bot(settings, db=db, clock=clock)
     app = create_app(bot)
     host, port = settings.web.host, settings.web.port
     logger.info(
@@ -124,7 +137,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
-
     from bot.bench_scale import Sizes
 
     sizes = None
@@ -149,6 +161,12 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     run.add_argument("--db", help="SQLAlchemy URL (sqlite:///var/x.db, postgresql://...)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--sim-start", help="simulator: the clock's start (ISO 8601, UTC if naive)")
+    run.add_argument(
+        "--sim-frozen",
+        action="store_true",
+        help="simulator: the clock moves only when POST /api/sim/clock advances it",
+    )
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(fn=_run)
     mig = sub.add_parser("migrate", help="apply database migrations")

@@ -25,3 +25,9 @@ def insert_ignore_returning_id(session: Session, model: Any, row: dict[str, Any]
     stmt = _insert(session, model).on_conflict_do_nothing().returning(model.id)
     found = session.connection().execute(stmt, row).first()
     return int(found[0]) if found is not None else None
+
+
+def insert_ignore_values(session: Session, model: Any, row: dict[str, Any]) -> bool:
+    """INSERT … VALUES (… SQL expressions allowed …) ON CONFLICT DO NOTHING; True if new."""
+    stmt = _insert(session, model).values(row).on_conflict_do_nothing()
+    return bool(session.connection().execute(stmt).rowcount)

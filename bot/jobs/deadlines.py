@@ -169,7 +169,7 @@ class DeadlineSweep:
         if ticket.status == "resolved":
             if ticket.next_deadline_kind == "rating":
                 outs = self.auto_close(session, ticket, now, self.services)
-                send_all(self.services, session, now, outs)
+                send_all(self.services, session, now, outs, ticket.room_id)
                 logger.info("ticket #{} closed automatically (not rated)", ticket.number)
             else:
                 refresh_deadline(ticket, self.services.settings)
@@ -266,7 +266,9 @@ class DeadlineSweep:
             detail=f"{f['deadline']}时限已过，提醒{'、'.join(n for _, n in people) or '（无人）'}",
             data={"deadline": kind, "at": stamp, "to": [pid for pid, _ in people]},
         )
-        send_all(s, session, now, outs)  # after the event: one transaction on SQLite too
+        send_all(
+            s, session, now, outs, ticket.room_id
+        )  # after the event: one transaction on SQLite too
         logger.info("ticket #{}: {} deadline passed, reminded {}", ticket.number, kind, len(people))
 
     def _escalate(
@@ -313,6 +315,7 @@ class DeadlineSweep:
                 )
                 for p in people
             ],
+            via_room=ticket.room_id,
         )
         logger.info("ticket #{}: {} deadline passed, rung {} -> {}", ticket.number, kind, old, new)
 
@@ -353,5 +356,6 @@ class DeadlineSweep:
                 Outbound(text, person_id=pid, urgent=True, key=f"urgent:{ticket.id}:{pid}")
                 for pid in seen
             ],
+            via_room=ticket.room_id,
         )
         logger.warning("urgent ticket #{}: {} people on every rung told", ticket.number, len(seen))
