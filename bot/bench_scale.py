@@ -78,6 +78,7 @@ class ScaleResult:
     generate_s: float = 0.0
     figures: list[tuple[str, float, float, str]] = field(default_factory=list)
     rss_mb: float = 0.0
+    loaded_mb: float = 0.0
 
     def lines(self) -> list[str]:
         """The report lines: each figure with its goal."""
@@ -88,12 +89,22 @@ class ScaleResult:
                 f"[{self.engine}] {name}: {seconds * 1000:,.0f} ms "
                 f"(goal ≤ {goal * 1000:,.0f} ms, {ok}){'; ' + note if note else ''}"
             )
-        ok = "ok" if self.rss_mb <= 300 else f"MISSED by {self.rss_mb / 300:.1f}×"
+        ok = "ok" if self.loaded_mb <= 300 else f"MISSED by {self.loaded_mb / 300:.1f}×"
         out.append(
-            f"[{self.engine}] peak RSS of the process so far: {self.rss_mb:,.0f} MB "
-            f"(goal ≤ 300 MB, {ok})"
+            f"[{self.engine}] RSS with the rooms loaded (directory, classifier, bot built): "
+            f"{self.loaded_mb:,.0f} MB (goal ≤ 300 MB, {ok}); peak RSS of the whole process "
+            f"so far (ingest, generator, report workbook included): {self.rss_mb:,.0f} MB"
         )
         return out
+
+
+def rss_mb() -> float:
+    """The process's resident set size now (Linux /proc; the peak where that is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return peak_rss_mb()
+    return pages * resource.getpagesize() / 1024 / 1024
 
 
 def peak_rss_mb() -> float:
@@ -307,6 +318,7 @@ def measure(db_url: str, engine: str, sizes: Sizes) -> ScaleResult:
     bot = build_bot(settings, db=db, clock=clock)
     s = bot.services
     directory = s.directory.reload_sync()
+    result.loaded_mb = rss_mb()
     categories = s.classifier.categories
     cid = 1
     ids = {b.id for b in directory.buildings.values() if b.community_id == cid}
@@ -365,6 +377,15 @@ def measure(db_url: str, engine: str, sizes: Sizes) -> ScaleResult:
         )
     )
     sweep = DeadlineSweep(s)
+    sec, (due, urgent) = _timed(lambda: db.call(sweep._due, NOW))
+    result.figures.append(
+        (
+            f"deadline sweep's selection over {sizes.open_tickets:,} open tickets",
+            sec,
+            0.5,
+            f"{len(due)} due, {len(urgent)} urgent found (the queries alone)",
+        )
+    )
 
     async def one_sweep() -> None:
         await sweep.run(NOW)

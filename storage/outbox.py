@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, update
+from sqlalchemy import ColumnElement, String, bindparam, func, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage, Room
-from storage.sql import insert_ignore_values
+from storage.sql import dialect_name, insert_ignore_returning_id, insert_ignore_statement
 
 
 def enqueue(
@@ -60,12 +60,30 @@ def enqueue(
         "attempts": 0,
         "account": account,
     }
-    if room_id is not None:
-        row["account"] = func.coalesce(
-            select(Room.account).where(col(Room.id) == room_id).scalar_subquery(), account
-        )
     # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
-    return insert_ignore_values(session, OutboxMessage, row)
+    # (RETURNING tells whether it went in: psycopg reports no rowcount for these)
+    if room_id is None:
+        return insert_ignore_returning_id(session, OutboxMessage, row) is not None
+    # a group post: the room's account, looked up inside the same statement
+    row["room_account_of"] = room_id
+    return session.connection().execute(_room_post(session), row).first() is not None
+
+
+_ROOM_POSTS: dict[str, Any] = {}
+
+
+def _room_post(session: Session) -> Any:
+    """INSERT … VALUES (…, coalesce((SELECT account FROM room …), :account)) (cached)."""
+    name = dialect_name(session)
+    stmt = _ROOM_POSTS.get(name)
+    if stmt is None:
+        base = insert_ignore_statement(session, OutboxMessage, returning_id=True)
+        owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
+        stmt = base.values(
+            account=func.coalesce(owner.scalar_subquery(), bindparam("account", type_=String))
+        )
+        _ROOM_POSTS[name] = stmt
+    return stmt
 
 
 def room_account(session: Session, room_id: str | None) -> str | None:
