@@ -102,8 +102,6 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_open_deadline", "status", "next_deadline_at"),
         Index("ix_ticket_building_created", "building_id", "created_at"),
         Index("ix_ticket_community_created", "community_id", "created_at"),
-        # the duplicate search: open tickets of a building and category, newest first
-        Index("ix_ticket_duplicate", "building_id", "category", "status", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True)

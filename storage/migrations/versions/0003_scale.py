@@ -1,4 +1,4 @@
-"""scale: indexes for the digest, report, overview and duplicate search; outbox per account
+"""scale: indexes for the digest, report and overview counts; outbox rows and rooms per account
 
 Revision ID: 0003_scale
 Revises: 0002_tickets
@@ -25,7 +25,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('account', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch_op.create_index('ix_outbox_account_pending', ['account', 'status', 'not_before'], unique=False)
     with op.batch_alter_table('ticket', schema=None) as batch_op:
-        batch_op.create_index('ix_ticket_duplicate', ['building_id', 'category', 'status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_ticket_first_response_at'), ['first_response_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_ticket_resolved_at'), ['resolved_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_ticket_closed_at'), ['closed_at'], unique=False)
@@ -36,7 +35,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_ticket_closed_at'))
         batch_op.drop_index(batch_op.f('ix_ticket_resolved_at'))
         batch_op.drop_index(batch_op.f('ix_ticket_first_response_at'))
-        batch_op.drop_index('ix_ticket_duplicate')
     with op.batch_alter_table('outboxmessage', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_account_pending')
         batch_op.drop_column('account')
