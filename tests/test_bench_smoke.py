@@ -10,8 +10,10 @@ from bot.__main__ import main
 def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     """Every figure is printed, each with its baseline or goal."""
     code = main(
-        ["bench", "--messages", "40", "--concurrency", "4", "--rooms", "50", "--tickets", "400"]
-        + ["--open", "40", "--due", "5", "--months", "3"],
+        [
+            *("bench", "--messages", "40", "--concurrency", "4"),
+            *("--rooms", "50", "--tickets", "400", "--open", "40", "--due", "5", "--months", "3"),
+        ],
         configure_logging=False,
     )
     out = capsys.readouterr().out
@@ -23,7 +25,7 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
         "[sqlite] handling latency p50",
         "[sqlite] digest of one community",
         "[sqlite] monthly report",
-        "[sqlite] overview",
+        "[sqlite] dashboard overview",
         "[sqlite] deadline sweep over 40 open tickets",
         "[sqlite] RSS with the rooms loaded",
     ):
