@@ -48,7 +48,20 @@ def _run(args: argparse.Namespace) -> int:
     except SchemaBehind as e:
         logger.error("{}", e)
         return 2
-    bot = build_bot(settings, db=db)
+    clock = None
+    if args.sim_start or args.sim_frozen:
+        from datetime import UTC, datetime
+
+        from bot.simulator import SimClock
+
+        if settings.bot.channel != "sim":
+            print("--sim-start/--sim-frozen need the simulator channel", file=sys.stderr)
+            return 2
+        start = datetime.fromisoformat(args.sim_start) if args.sim_start else None
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        clock = SimClock(start, running=not args.sim_frozen)
+    bot = build_bot(settings, db=db, clock=clock)
     app = create_app(bot)
     host, port = settings.web.host, settings.web.port
     logger.info(
@@ -131,8 +144,18 @@ def _report(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
+    from bot.bench_scale import Sizes
 
-    return run(args.messages, args.pg, args.concurrency)
+    sizes = None
+    if args.tickets > 0:
+        sizes = Sizes(
+            rooms=args.rooms,
+            tickets=args.tickets,
+            open_tickets=min(args.open, args.tickets),
+            due=min(args.due, args.open, args.tickets),
+            months=args.months,
+        )
+    return run(args.messages, args.pg, args.concurrency, sizes)
 
 
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
@@ -145,6 +168,12 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     run.add_argument("--db", help="SQLAlchemy URL (sqlite:///var/x.db, postgresql://...)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
+    run.add_argument("--sim-start", help="simulator: the clock's start (ISO 8601, UTC if naive)")
+    run.add_argument(
+        "--sim-frozen",
+        action="store_true",
+        help="simulator: the clock moves only when POST /api/sim/clock advances it",
+    )
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(fn=_run)
     mig = sub.add_parser("migrate", help="apply database migrations")
@@ -160,10 +189,15 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     rep.add_argument("--db")
     rep.add_argument("--log-level", default="INFO")
     rep.set_defaults(fn=_report)
-    bench = sub.add_parser("bench", help="measure ingest throughput against plain jieba")
+    bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)
     bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
+    bench.add_argument("--rooms", type=int, default=10_000, help="scale: rooms (= buildings)")
+    bench.add_argument("--tickets", type=int, default=1_000_000, help="scale: 0 skips it")
+    bench.add_argument("--open", type=int, default=100_000, help="scale: open tickets")
+    bench.add_argument("--due", type=int, default=200, help="scale: due at the sweep")
+    bench.add_argument("--months", type=int, default=36, help="scale: tickets spread over")
     bench.add_argument("--log-level", default="WARNING")
     bench.set_defaults(fn=_bench)
     args = parser.parse_args(argv)

@@ -88,7 +88,7 @@ def build_bot(
         classifier=classifier or default_classifier(),
     )
     dispatcher = Dispatcher(services, build_router())
-    outbox = OutboxSender(db, channel, settings.outbox)
+    outbox = OutboxSender(db, channel, settings.outbox, settings.bot.self_id)
     if work is None:
         from bot.jobs import build_work
 
@@ -104,11 +104,11 @@ async def _on_room_event(bot: Bot, event: RoomEvent) -> None:
     def update(session):  # type: ignore[no-untyped-def]
         room = session.get(Room, event.room_id)
         if room is None:
-            session.add(Room(id=event.room_id, topic=event.topic, updated_at=now))
-        else:
-            room.topic = event.topic
-            room.updated_at = now
-            session.add(room)
+            room = Room(id=event.room_id, topic=event.topic, updated_at=now)
+        room.topic = event.topic
+        room.updated_at = now
+        room.account = bot.services.settings.bot.self_id  # this account sits in it
+        session.add(room)
 
     await bot.services.db.run(update)
     await bot.services.directory.reload()
@@ -123,7 +123,7 @@ async def start_bot(bot: Bot) -> None:
     now = s.clock.now()
     await s.db.run(sync_config, s.settings, now)
     await s.directory.reload()
-    requeued = await s.db.run(outbox_q.recover_sending)
+    requeued = await s.db.run(outbox_q.recover_sending, s.settings.bot.self_id)
     if requeued:
         logger.warning("{} message(s) were mid-send when the last run stopped: re-queued", requeued)
 

@@ -17,6 +17,7 @@ import jieba
 from loguru import logger
 
 from bot.app import build_bot, start_bot
+from bot.bench_scale import Sizes, measure
 from bot.channel import Incoming
 from bot.simulator import SimClock
 from config.schema import ROOT, load_settings
@@ -168,14 +169,25 @@ async def ingest(db_url: str, engine: str, n: int, concurrency: int = 32) -> Ing
     return IngestResult(engine, n, seconds, latencies, jieba_seconds, tickets)
 
 
-def run(n: int = 5000, pg_url: str | None = None, concurrency: int = 32) -> int:
-    """Run the benchmarks and print the figures."""
+def run(
+    n: int = 5000,
+    pg_url: str | None = None,
+    concurrency: int = 32,
+    sizes: Sizes | None = None,
+) -> int:
+    """Run the benchmarks and print the figures (ingest, then scale unless sizes is None)."""
     logger.remove()
     jieba.setLogLevel(60)
+    print(f"ingest: {n:,} messages, {concurrency} at once")
+    if sizes is not None:
+        print(sizes.line())
     with tempfile.TemporaryDirectory() as tmp:
         r = asyncio.run(ingest(f"sqlite:///{Path(tmp) / 'bench.db'}", "sqlite", n, concurrency))
         for line in r.lines():
-            print(line)
+            print(line, flush=True)
+        if sizes is not None:
+            for line in measure(f"sqlite:///{Path(tmp) / 'scale.db'}", "sqlite", sizes).lines():
+                print(line, flush=True)
     if pg_url:
         from storage.scratch import postgres_schema
 
@@ -184,5 +196,11 @@ def run(n: int = 5000, pg_url: str | None = None, concurrency: int = 32) -> int:
                 return await ingest(url, "postgresql", n, concurrency)
 
         for line in asyncio.run(on_pg()).lines():
-            print(line)
+            print(line, flush=True)
+        if sizes is not None:
+            from storage.scratch import sync_postgres_schema
+
+            with sync_postgres_schema(pg_url) as url:
+                for line in measure(url, "postgresql", sizes).lines():
+                    print(line, flush=True)
     return 0

@@ -44,19 +44,26 @@ def merge_groups(rows: list[OutboxMessage], limit: int) -> list[list[OutboxMessa
 
 
 class OutboxSender:
-    """Drains the outbox through a channel within the configured caps."""
+    """Drains the outbox through a channel within the configured caps.
 
-    def __init__(self, db: Database, channel: Channel, config: OutboxConfig) -> None:
+    With `account` (the bot's self_id) it sends only that account's rows: several processes,
+    one per WeChat account, share one database (see storage/outbox.py).
+    """
+
+    def __init__(
+        self, db: Database, channel: Channel, config: OutboxConfig, account: str | None = None
+    ) -> None:
         self.db = db
         self.channel = channel
         self.config = config
+        self.account = account
         self._lock = asyncio.Lock()
         self._recent: deque[tuple[datetime, str | None]] = deque()
         self._loaded = False
         self._paced_logged: datetime | None = None
 
     async def _load_recent(self, now: datetime) -> None:
-        rows = await self.db.run(q.sent_since, now - MINUTE)
+        rows = await self.db.run(q.sent_since, now - MINUTE, self.account)
         self._recent = deque(sorted(((t, r) for r, t in rows), key=lambda x: x[0]))
         self._loaded = True
 
@@ -81,7 +88,7 @@ class OutboxSender:
             if not self._loaded:
                 await self._load_recent(now)
             sent = 0
-            rows = await self.db.run(q.due, now)
+            rows = await self.db.run(q.due, now, 200, self.account)
             paced = 0
             for group in merge_groups(rows, MAX_MERGED_CHARS):
                 head = group[0]
@@ -141,7 +148,7 @@ class OutboxSender:
 
     async def next_release(self, now: datetime) -> datetime | None:
         """When something in the outbox may next go out."""
-        release = await self.db.run(q.next_release)
+        release = await self.db.run(q.next_release, self.account)
         if release is None:
             return None
         slot = self.next_slot(now)

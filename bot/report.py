@@ -16,7 +16,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from config.schema import Settings
 from handlers.privacy import mask_phones
@@ -110,14 +110,10 @@ def collect(
     title = directory.communities[community_id][0] if community_id is not None else "全部社区"
     data = ReportData(title, year, month)
     tickets = stats.tickets_between(session, start, end, ids)
-    names = {p.id: p.name for p in session.exec(select(Person))}
+    names = dict(session.exec(select(Person.id, Person.name)).all())
     events: dict[int, list[TicketEvent]] = {}
     if tickets:
-        for e in session.exec(
-            select(TicketEvent)
-            .where(col(TicketEvent.ticket_id).in_([t.id for t in tickets]))
-            .order_by(col(TicketEvent.id))
-        ):
+        for e in stats.events_between(session, start, end, ids):
             events.setdefault(e.ticket_id, []).append(e)
     for t in tickets:
         b = buildings.get(t.building_id or -1) or directory.buildings.get(t.building_id or -1)
@@ -171,9 +167,12 @@ def collect(
     compounds: dict[int, tuple[str, str]] = {
         b.compound_id: (b.compound, b.community) for b in buildings.values()
     }
+    in_compound: dict[int, list[int]] = {}
+    for b in buildings.values():
+        in_compound.setdefault(b.compound_id, []).append(b.id)
     for comp_id, (comp, comm) in sorted(compounds.items()):
-        comp_ids = {b.id for b in buildings.values() if b.compound_id == comp_id}
-        r = stats.rates(session, start, end, building_ids=comp_ids).get(None, stats.Rates())
+        # the per-building figures summed: one query for the month, not one per compound
+        r = stats.total(per_b[bid] for bid in in_compound[comp_id] if bid in per_b)
         data.ranking.append(RankRow(comp, comm, r, score(r)))
     data.ranking.sort(key=lambda row: (row.score is None, -(row.score or 0), row.compound))
     return data
@@ -249,7 +248,7 @@ def write_workbook(data: ReportData, path: Path) -> Path:
         )
         if rank.board:
             color = "FADBD8" if rank.board == "红榜" else "D5D8DC"
-            for c in ranking[ranking.max_row]:
+            for c in ranking[i + 1]:  # below the header row (max_row would rescan the sheet)
                 c.fill = PatternFill("solid", fgColor=color)
     ranking.column_dimensions["B"].width = 16
     ranking.append([])

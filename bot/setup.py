@@ -91,9 +91,13 @@ def sync_config(session: Session, settings: Settings, now: datetime) -> None:
                     id=r.id,
                     topic=r.topic,
                     building_id=building_ids[(r.compound, r.building)],
+                    account=settings.bot.self_id,
                     updated_at=now,
                 )
             )
+        elif room.account is None:
+            room.account = settings.bot.self_id  # the account whose config names it
+            session.add(room)
     for p in settings.people:
         person = session.get(Person, p.id)
         if person is None:

@@ -93,6 +93,9 @@ class Outbound:
     quiet: bool = False  # a bot-initiated group post: waits out quiet hours unless urgent
     key: str | None = None
     image_path: str | None = None
+    # the bot account to send a private message through (default: this process's own);
+    # a group post always goes through the account sitting in the group
+    account: str | None = None
 
 
 @dataclass(slots=True)
@@ -125,6 +128,7 @@ class Tx:
                 image_path=out.image_path,
                 not_before=not_before,
                 urgent=out.urgent,
+                account=out.account or self.services.settings.bot.self_id,
             )
         self.outbound.clear()
         return new

@@ -48,6 +48,8 @@ class Room(SQLModel, table=True):
     id: str = Field(primary_key=True)
     topic: str = Field(index=True)
     building_id: int | None = Field(default=None, foreign_key="building.id", index=True)
+    # the bot account (its chat id, bot.self_id) that sits in the group and posts there
+    account: str | None = None
     updated_at: datetime
 
 
@@ -120,11 +122,11 @@ class Ticket(SQLModel, table=True):
     source: str = "group"  # group | private | hotline | dashboard
     source_message_id: int | None = None
     created_at: datetime = Field(index=True)
-    first_response_at: datetime | None = None
+    first_response_at: datetime | None = Field(default=None, index=True)
     plan_at: datetime | None = None
     reply_at: datetime | None = None
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
+    resolved_at: datetime | None = Field(default=None, index=True)
+    closed_at: datetime | None = Field(default=None, index=True)
     cancelled_at: datetime | None = None
     # the last time an unsatisfied rating reopened it: its deadlines count from here again
     reopened_at: datetime | None = None
@@ -185,9 +187,14 @@ class PossibleComplaint(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """A message the bot has accepted to send: persisted, paced, retried, never sent twice."""
 
-    __table_args__ = (Index("ix_outbox_pending", "status", "not_before"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "not_before"),
+        Index("ix_outbox_account_pending", "account", "status", "not_before"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # idempotency key: a second enqueue with it is a no-op
+    # the bot account that sends it (see storage/outbox.py); None: any account may
+    account: str | None = None
     room_id: str | None = Field(default=None, index=True)
     person_id: str | None = Field(default=None, index=True)
     text: str = Field(sa_column=Column(Text, nullable=False))

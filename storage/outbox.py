@@ -2,18 +2,27 @@
 
 Enqueueing with an idempotency key that exists already is a no-op, so a reminder, notice
 or digest decided twice (after a restart, or by two processes) is still sent once.
+
+Several bot processes (one per WeChat account) may share one database. Each row names the
+account that sends it (`account`, the bot's self_id): a group post goes through the account
+sitting in that group (`room.account`, recorded when the room is configured or seen); a
+private message through the account the caller names — the one that received the message
+being answered, or for clock work about a ticket the account of the ticket's group. Each
+process drains only its own account's rows (and rows with no account, written before
+accounts were recorded).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import ColumnElement, String, bindparam, func, or_, update
 from sqlmodel import Session, col, select
 
-from storage.models import OutboxMessage
-from storage.sql import insert_ignore
+from storage.models import OutboxMessage, Room
+from storage.sql import dialect_name, insert_ignore_returning_id, insert_ignore_statement
 
 
 def enqueue(
@@ -28,11 +37,16 @@ def enqueue(
     image_path: str | None = None,
     not_before: datetime | None = None,
     urgent: bool = False,
+    account: str | None = None,
 ) -> bool:
-    """Accept a message for sending; False when one with this key was accepted before."""
+    """Accept a message for sending; False when one with this key was accepted before.
+
+    A group post is sent by the account recorded on its room (`account` when the room has
+    none); a private message by `account`.
+    """
     if (room_id is None) == (person_id is None):
         raise ValueError("a message goes to exactly one room or one person")
-    row = {
+    row: dict[str, Any] = {
         "key": key,
         "room_id": room_id,
         "person_id": person_id,
@@ -44,35 +58,80 @@ def enqueue(
         "not_before": not_before or now,
         "status": "pending",
         "attempts": 0,
+        "account": account,
     }
     # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
-    return insert_ignore(session, OutboxMessage, [row]) == 1
+    # (RETURNING tells whether it went in: psycopg reports no rowcount for these)
+    if room_id is None:
+        return insert_ignore_returning_id(session, OutboxMessage, row) is not None
+    # a group post: the room's account, looked up inside the same statement
+    row["room_account_of"] = room_id
+    return session.connection().execute(_room_post(session), row).first() is not None
 
 
-def due(session: Session, now: datetime, limit: int = 200) -> list[OutboxMessage]:
-    """Pending messages whose time has come, oldest first."""
+_ROOM_POSTS: dict[str, Any] = {}
+
+
+def _room_post(session: Session) -> Any:
+    """INSERT … VALUES (…, coalesce((SELECT account FROM room …), :account)) (cached)."""
+    name = dialect_name(session)
+    stmt = _ROOM_POSTS.get(name)
+    if stmt is None:
+        base = insert_ignore_statement(session, OutboxMessage, returning_id=True)
+        owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
+        stmt = base.values(
+            account=func.coalesce(owner.scalar_subquery(), bindparam("account", type_=String))
+        )
+        _ROOM_POSTS[name] = stmt
+    return stmt
+
+
+def room_account(session: Session, room_id: str | None) -> str | None:
+    """The bot account sitting in a group (None when unknown)."""
+    if room_id is None:
+        return None
+    return session.exec(select(Room.account).where(col(Room.id) == room_id)).first()
+
+
+def _mine(account: str | None) -> list[ColumnElement[bool]]:
+    """Rows this account sends: its own and those with no account (None: every row)."""
+    if account is None:
+        return []
+    return [or_(col(OutboxMessage.account) == account, col(OutboxMessage.account).is_(None))]
+
+
+def due(
+    session: Session, now: datetime, limit: int = 200, account: str | None = None
+) -> list[OutboxMessage]:
+    """Pending messages (of one account) whose time has come, oldest first."""
     return list(
         session.exec(
             select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
+            .where(
+                OutboxMessage.status == "pending", OutboxMessage.not_before <= now, *_mine(account)
+            )
             .order_by(col(OutboxMessage.id))
             .limit(limit)
         )
     )
 
 
-def next_release(session: Session) -> datetime | None:
-    """When the earliest pending message may go."""
+def next_release(session: Session, account: str | None = None) -> datetime | None:
+    """When the earliest pending message (of one account) may go."""
     return session.exec(
-        select(func.min(OutboxMessage.not_before)).where(OutboxMessage.status == "pending")
+        select(func.min(OutboxMessage.not_before)).where(
+            OutboxMessage.status == "pending", *_mine(account)
+        )
     ).first()
 
 
-def sent_since(session: Session, since: datetime) -> list[tuple[str | None, datetime]]:
-    """(room, time) of every message sent since a moment, for pacing."""
+def sent_since(
+    session: Session, since: datetime, account: str | None = None
+) -> list[tuple[str | None, datetime]]:
+    """(room, time) of every message (of one account) sent since a moment, for pacing."""
     rows = session.exec(
         select(OutboxMessage.room_id, OutboxMessage.sent_at).where(
-            OutboxMessage.status == "sent", col(OutboxMessage.sent_at) >= since
+            OutboxMessage.status == "sent", col(OutboxMessage.sent_at) >= since, *_mine(account)
         )
     ).all()
     return [(r, t) for r, t in rows if t is not None]
@@ -115,10 +174,12 @@ def mark_failed(session: Session, message_id: int, error: str, retry_at: datetim
     )
 
 
-def recover_sending(session: Session) -> int:
-    """After a crash: messages caught mid-send go back to pending (sent at most once more)."""
+def recover_sending(session: Session, account: str | None = None) -> int:
+    """After a crash: this account's messages caught mid-send go back to pending."""
     result = session.execute(
-        update(OutboxMessage).where(col(OutboxMessage.status) == "sending").values(status="pending")
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == "sending", *_mine(account))
+        .values(status="pending")
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

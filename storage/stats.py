@@ -10,7 +10,7 @@ The period is by creation time; cancelled tickets count in none of the three.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func
 from sqlmodel import Session, col, select
 
-from storage.models import OPEN_STATUSES, PossibleComplaint, Ticket
+from storage.models import OPEN_STATUSES, PossibleComplaint, Ticket, TicketEvent
 
 SATISFIED = ("满意", "基本满意")
 
@@ -53,6 +53,19 @@ class Rates:
     def satisfaction_rate(self) -> float | None:
         """满意率."""
         return self._ratio(self.satisfied, self.rated)
+
+
+def total(parts: Iterable[Rates]) -> Rates:
+    """The figures of several sets of tickets together (rates come from counts, which add)."""
+    out = Rates()
+    for r in parts:
+        out.total += r.total
+        out.responded_in_time += r.responded_in_time
+        out.resolved_in_time += r.resolved_in_time
+        out.resolved += r.resolved
+        out.rated += r.rated
+        out.satisfied += r.satisfied
+    return out
 
 
 def _scope(
@@ -231,3 +244,12 @@ def tickets_between(
     """Every ticket created in [start, end) (cancelled included), by number."""
     q = select(Ticket).where(*_buildings(building_ids), *_in(Ticket.created_at, start, end))
     return list(session.exec(q.order_by(col(Ticket.number))))
+
+
+def events_between(
+    session: Session, start: datetime, end: datetime, building_ids: Collection[int] | None = None
+) -> list[TicketEvent]:
+    """The log of every ticket created in [start, end), in order (one query, no id list)."""
+    ids = select(Ticket.id).where(*_buildings(building_ids), *_in(Ticket.created_at, start, end))
+    q = select(TicketEvent).where(col(TicketEvent.ticket_id).in_(ids.scalar_subquery()))
+    return list(session.exec(q.order_by(col(TicketEvent.id))))

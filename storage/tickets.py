@@ -432,23 +432,17 @@ def store_quiet_message(
             Person,
             [{"id": sender_id, "name": sender_name, "created_at": now, "erased": False}],
         )
-    return bool(
-        insert_ignore(
-            session,
-            Message,
-            [
-                {
-                    "channel_message_id": channel_message_id,
-                    "room_id": room_id,
-                    "sender_id": sender_id,
-                    "sender_name": sender_name,
-                    "text": text,
-                    "kind": "text",
-                    "time": time,
-                    "received_at": now,
-                    "handled": True,
-                    "intent": intent,
-                }
-            ],
-        )
-    )
+    row = {
+        "channel_message_id": channel_message_id,
+        "room_id": room_id,
+        "sender_id": sender_id,
+        "sender_name": sender_name,
+        "text": text,
+        "kind": "text",
+        "time": time,
+        "received_at": now,
+        "handled": True,
+        "intent": intent,
+    }
+    # RETURNING, not the row count: psycopg reports -1 for INSERT … ON CONFLICT here
+    return insert_ignore_returning_id(session, Message, row) is not None

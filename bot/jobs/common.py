@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
 
 from handlers.context import Outbound, Services, Tx
 from storage.directory import BuildingInfo, Directory, PersonInfo
+from storage.outbox import room_account
 
 RUNG_ROLES = {
     1: "grid_worker",
@@ -20,16 +22,27 @@ RUNG_LABELS = {0: "物业（红色管家）", 1: "网格员", 2: "社区", 3: "�
 TOP_RUNG = 4
 
 
-def send_all(services: Services, session: Session, now: datetime, outs: Sequence[Outbound]) -> int:
+def send_all(
+    services: Services,
+    session: Session,
+    now: datetime,
+    outs: Sequence[Outbound],
+    via_room: str | None = None,
+) -> int:
     """Write keyed messages to the outbox in the caller's transaction; how many were new.
 
+    With via_room (a ticket's group), private messages go through the bot account sitting
+    in that group — the one its people can be reached by — not this process's own.
     The caller's own changes are flushed first: on SQLite (pysqlite) a transaction begins
     only with the first write, and the outbox's SAVEPOINT outside one would commit by itself.
     """
     session.flush()
+    account = room_account(session, via_room) if via_room else None
     tx = Tx(services, "clock")
     for out in outs:
         assert out.key, "bot-initiated messages carry a deterministic key"
+        if account and out.account is None:
+            out = replace(out, account=account)
         tx.send(out)
     return tx.flush(session, now)
 

@@ -13,6 +13,7 @@ restart, a crash mid-run or a second process never repeats one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -53,6 +54,16 @@ def points(ticket: Ticket, services: Services) -> list[Point]:
     return sorted(out, key=lambda p: p[1])
 
 
+def _locked(session: Session, ticket_id: int) -> Ticket | None:
+    """The ticket, row-locked for this transaction; None if another process holds it now.
+
+    PostgreSQL: SELECT … FOR UPDATE SKIP LOCKED — a ticket another process is working on
+    is left to it. SQLite has one writer anyway and ignores the clause.
+    """
+    q = select(Ticket).where(col(Ticket.id) == ticket_id).with_for_update(skip_locked=True)
+    return session.exec(q.execution_options(populate_existing=True)).first()
+
+
 def _take(session: Session, ticket: Ticket, now: datetime) -> bool:
     """Claim the ticket for this transaction: False if another process changed it since read.
 
@@ -87,6 +98,7 @@ class DeadlineSweep:
     """DueWork: everything a ticket's passed deadlines ask for."""
 
     name = "deadlines"
+    BATCH = 64
 
     def __init__(self, services: Services, auto_close: AutoClose | None = None) -> None:
         self.services = services
@@ -111,13 +123,19 @@ class DeadlineSweep:
         """Handle every ticket whose deadline is at or before now, one transaction each."""
         due, urgent = await self.services.db.run(self._due, now)
         work = [(self._alert, i) for i in urgent] + [(self._handle, i) for i in due]
-        for fn, ticket_id in work:
+
+        async def one(fn: Callable[[Session, int, datetime], None], ticket_id: int) -> None:
             try:
                 await self.services.db.run(fn, ticket_id, now)
             except Exception:  # one ticket's trouble does not stop the others
                 logger.exception(
                     "deadline work on ticket id {} failed at {}", ticket_id, now.isoformat()
                 )
+
+        # queued together, the database runs a batch in one transaction with a SAVEPOINT
+        # per ticket: one commit for many tickets, and one ticket's failure is its own
+        for i in range(0, len(work), self.BATCH):
+            await asyncio.gather(*(one(fn, t) for fn, t in work[i : i + self.BATCH]))
 
     def _due(self, session: Session, now: datetime) -> tuple[list[int], list[int]]:
         due = session.exec(
@@ -143,7 +161,7 @@ class DeadlineSweep:
         return [i for i in due if i is not None], [i for i in urgent if i is not None]
 
     def _handle(self, session: Session, ticket_id: int, now: datetime) -> None:
-        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        ticket = _locked(session, ticket_id)
         if ticket is None or ticket.next_deadline_at is None or ticket.next_deadline_at > now:
             return  # another process got there first
         if not _take(session, ticket, now):
@@ -151,7 +169,7 @@ class DeadlineSweep:
         if ticket.status == "resolved":
             if ticket.next_deadline_kind == "rating":
                 outs = self.auto_close(session, ticket, now, self.services)
-                send_all(self.services, session, now, outs)
+                send_all(self.services, session, now, outs, ticket.room_id)
                 logger.info("ticket #{} closed automatically (not rated)", ticket.number)
             else:
                 refresh_deadline(ticket, self.services.settings)
@@ -248,7 +266,9 @@ class DeadlineSweep:
             detail=f"{f['deadline']}时限已过，提醒{'、'.join(n for _, n in people) or '（无人）'}",
             data={"deadline": kind, "at": stamp, "to": [pid for pid, _ in people]},
         )
-        send_all(s, session, now, outs)  # after the event: one transaction on SQLite too
+        send_all(
+            s, session, now, outs, ticket.room_id
+        )  # after the event: one transaction on SQLite too
         logger.info("ticket #{}: {} deadline passed, reminded {}", ticket.number, kind, len(people))
 
     def _escalate(
@@ -295,11 +315,12 @@ class DeadlineSweep:
                 )
                 for p in people
             ],
+            via_room=ticket.room_id,
         )
         logger.info("ticket #{}: {} deadline passed, rung {} -> {}", ticket.number, kind, old, new)
 
     def _alert(self, session: Session, ticket_id: int, now: datetime) -> None:
-        ticket = session.get(Ticket, ticket_id, with_for_update=True)
+        ticket = _locked(session, ticket_id)
         if ticket is None or not _take(session, ticket, now):
             return
         already = session.exec(
@@ -335,5 +356,6 @@ class DeadlineSweep:
                 Outbound(text, person_id=pid, urgent=True, key=f"urgent:{ticket.id}:{pid}")
                 for pid in seen
             ],
+            via_room=ticket.room_id,
         )
         logger.warning("urgent ticket #{}: {} people on every rung told", ticket.number, len(seen))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
@@ -21,6 +22,7 @@ from storage.models import (
     TicketEvent,
     TicketReporter,
 )
+from storage.stats import Rates, daily_series, rates
 from storage.tickets import ticket_by_number, ticket_events
 
 
@@ -105,6 +107,41 @@ def area_counts(
         if t.resolved_at is not None and t.resolved_at >= today and t.status != "cancelled":
             c.resolved_today += 1
     return out
+
+
+@dataclass(slots=True)
+class OverviewFigures:
+    """What the overview page shows, read in one transaction."""
+
+    counts: dict[tuple[int | None, int | None], AreaCounts]
+    series: list[tuple[date, int, int]]
+    total: Rates
+    by_category: dict[object, Rates]
+
+
+def overview_figures(
+    session: Session,
+    *,
+    scope: list[ColumnElement[bool]],
+    building_ids: Collection[int] | None,
+    settings: Settings,
+    now: datetime,
+    today_start: datetime,
+    trend_first: date,
+    period_start: datetime,
+    period_end: datetime,
+) -> OverviewFigures:
+    """The overview's queries: area counts, the 30-day trend, the rates and rates by category."""
+    return OverviewFigures(
+        counts=area_counts(session, scope, settings, now, today_start),
+        series=daily_series(session, trend_first, 30, settings.tz, building_ids),
+        total=rates(session, period_start, period_end, building_ids=building_ids).get(
+            None, Rates()
+        ),
+        by_category=rates(
+            session, period_start, period_end, building_ids=building_ids, group_by="category"
+        ),
+    )
 
 
 @dataclass(slots=True)

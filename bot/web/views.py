@@ -43,7 +43,6 @@ from bot.web.ranking import compound_ranking
 from handlers.sla import STEP_LABELS, next_deadline
 from storage.models import RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
 from storage.outbox import pending_count as outbox_pending_count
-from storage.stats import Rates, daily_series, rates
 
 BOARD_LIMIT = 300
 # who a visitor of the demo's overview is: everything, read-only, nothing else
@@ -132,17 +131,27 @@ async def overview(request: web.Request) -> web.Response:
     trend_first = today - timedelta(days=29)
     scope = v.ticket_scope()
 
-    def query(session: Session) -> tuple[Any, ...]:
-        counts = queries.area_counts(session, scope, s.settings, now, today_start)
-        series = daily_series(session, trend_first, 30, s.tz, v.building_ids)
-        total = rates(session, period.start, period.end, building_ids=v.building_ids)
-        by_cat = rates(
-            session, period.start, period.end, building_ids=v.building_ids, group_by="category"
+    def query(session: Session) -> queries.OverviewFigures:
+        return queries.overview_figures(
+            session,
+            scope=scope,
+            building_ids=v.building_ids,
+            settings=s.settings,
+            now=now,
+            today_start=today_start,
+            trend_first=trend_first,
+            period_start=period.start,
+            period_end=period.end,
         )
-        waiting = outbox_pending_count(session) if v.is_admin else None
-        return counts, series, total.get(None, Rates()), by_cat, waiting
 
-    counts, series, total, by_cat, waiting = await s.db.run(query)
+    figures = await s.db.run(query)
+    waiting = await s.db.run(outbox_pending_count) if v.is_admin else None
+    counts, series, total, by_cat = (
+        figures.counts,
+        figures.series,
+        figures.total,
+        figures.by_category,
+    )
     d = s.directory.current
     areas: dict[str, queries.AreaCounts] = {}
     for b in sorted(d.buildings.values(), key=lambda b: (b.community, b.compound)):

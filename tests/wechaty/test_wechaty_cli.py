@@ -53,6 +53,7 @@ async def test_python_m_bot_run_channel_wechaty_answers_in_a_mocked_room(
 
         await eventually(lambda: "logged in as" in bot_log(), within=30, what="the bot to log in")
         await gateway.say(ZHANG, "3号楼2单元楼道灯坏了好几天了", room=ROOM_3)
+        signals = ""
         try:
             [ack] = await eventually(gateway.sent, what="the bot's answer")
         except AssertionError as exc:
@@ -68,4 +69,4 @@ async def test_python_m_bot_run_channel_wechaty_answers_in_a_mocked_room(
             except TimeoutError:
                 bot.kill()
                 await bot.wait()
-    assert bot.returncode == 0, f"exit code {bot.returncode}; the bot's log:\n{bot_log()}"
+    assert bot.returncode == 0, f"exit code {bot.returncode}; signals {signals!r}; the bot's log:\n{bot_log()}"

@@ -33,6 +33,7 @@ from bot.channels.wechaty_adapter import WechatyChannel
 from config.schema import QuietHours
 from storage import Database
 from tests.harness import demo_settings
+from tests.web.util import sign_in
 
 pytestmark = [pytest.mark.wechaty, pytest.mark.slow]
 
@@ -48,6 +49,9 @@ class LiveBot:
     client: TestClient
 
     async def tickets(self) -> list[dict[str, Any]]:
+        # outside the simulator the ticket API is for signed-in dashboard users
+        if not self.client.session.cookie_jar.filter_cookies(self.client.make_url("/")):
+            assert await sign_in(self.client, "管理员") == 302
         response = await self.client.get("/api/tickets")
         assert response.status == 200, await response.text()
         return list((await response.json())["tickets"])

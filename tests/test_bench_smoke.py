@@ -1,0 +1,32 @@
+"""The benchmark runs end to end on tiny sizes (no timings are asserted)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.__main__ import main
+
+
+def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every figure is printed, each with its baseline or goal."""
+    code = main(
+        [
+            *("bench", "--messages", "40", "--concurrency", "4"),
+            *("--rooms", "50", "--tickets", "400", "--open", "40", "--due", "5", "--months", "3"),
+        ],
+        configure_logging=False,
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "sizes: 50 rooms (= buildings), 400 tickets over 3 months (40 open, 5 of them" in out
+    for figure in (
+        "[sqlite] ingest: 40 messages",
+        "plain jieba.lcut over the same messages",
+        "[sqlite] handling latency p50",
+        "[sqlite] digest of one community",
+        "[sqlite] monthly report",
+        "[sqlite] dashboard overview",
+        "[sqlite] deadline sweep over 40 open tickets",
+        "[sqlite] RSS with the rooms loaded",
+    ):
+        assert figure in out, figure
