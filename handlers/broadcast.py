@@ -17,7 +17,14 @@ from handlers import resident
 from handlers.context import Context, Outbound, Services, Tx
 from handlers.errors import DomainError, UsageError
 from handlers.router import Arg, CommandArgs, Router
-from handlers.scope import SPEAKING_ROLES, check_reach, parse_moment, resolve_scope, short_local
+from handlers.scope import (
+    SPEAKING_ROLES,
+    check_reach,
+    original_tail,
+    parse_moment,
+    resolve_scope,
+    short_local,
+)
 from storage import outbox as outbox_q
 from storage.models import Notice, NoticeDelivery
 
@@ -137,7 +144,7 @@ async def broadcast(ctx: Context, args: CommandArgs) -> None:
     check_reach(ctx.directory, ctx.sender_id, scope, SPEAKING_ROLES)
     if not scope.rooms:
         raise DomainError(f"{scope.label}还没有绑定的业主群，无法发送。")
-    body = args.text("内容")
+    body = original_tail(ctx.text, ("通知", "broadcast"), 1, args.text("内容"))
     send_at: datetime | None = None
     m = _SCHEDULE.search(body)
     if m:

@@ -152,3 +152,35 @@ def short_local(services: Services, moment: datetime) -> str:
     """11月24日 09:00 in local time."""
     local = services.local(moment)
     return f"{local.month}月{local.day}日 {local:%H:%M}"
+
+
+_PREFIX = re.compile(r"^[#＃/／]\s*")
+_GAP = re.compile(r"[\s\u2005]+")
+
+
+def original_tail(text: str, words: tuple[str, ...], skip: int, parsed: str) -> str:
+    """The text after the command word and `skip` words, as written (full-width kept).
+
+    Commands are parsed from a normalised copy (＃→#, ，→,); what is posted to groups keeps
+    the sender's own punctuation. Falls back to the parsed text if the original differs.
+    """
+    t = _PREFIX.sub("", text.strip())
+    t = re.sub(r"^(@\S+[\s\u2005]+)+", "", t)
+    for w in sorted(words, key=len, reverse=True):
+        if t.lower().startswith(w.lower()):
+            t = t[len(w) :]
+            break
+    else:
+        return parsed
+    parts = _GAP.split(t.strip(), maxsplit=skip)
+    tail = parts[skip].strip() if len(parts) > skip else ""
+    return tail if _same(tail, parsed) else parsed
+
+
+def _same(a: str, b: str) -> bool:
+    import unicodedata
+
+    def norm(x: str) -> str:
+        return re.sub(r"\s+", "", unicodedata.normalize("NFKC", x))
+
+    return norm(a) == norm(b)

@@ -20,7 +20,7 @@ from config.schema import HouseholdConfig, Settings
 from handlers.context import Context, Outbound, Services, Tx
 from handlers.errors import DomainError, UsageError
 from handlers.router import Arg, CommandArgs, Router
-from handlers.scope import check_reach, parse_moment, resolve_scope, short_local
+from handlers.scope import check_reach, original_tail, parse_moment, resolve_scope, short_local
 from storage.directory import Directory
 from storage.models import Ballot, Message, Vote
 
@@ -86,7 +86,7 @@ async def start_vote(ctx: Context, args: CommandArgs) -> None:
     s = ctx.settings
     scope = resolve_scope(ctx.directory, args.text("范围"))
     check_reach(ctx.directory, ctx.sender_id, scope, VOTE_ROLES)
-    m = _SPEC.match(args.text("内容"))
+    m = _SPEC.match(original_tail(ctx.text, ("表决", "发起表决"), 1, args.text("内容")))
     if not m:
         raise UsageError(USAGE, "需要写明题目、选项和截止时间")
     options = [o for o in _OPTION_SEP.split(m.group("opts")) if o]
