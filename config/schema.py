@@ -465,7 +465,7 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "notice_scheduled": "好的，通知 #{id} 将于{when}发送到 {groups} 个群，发出后告诉您结果。",
     "notice_cancelled": "好的，通知 #{id} 已取消，不会发送。",
     # the report: {reached} of {total}; {failures} lines of what failed and why
-    "notice_report": "通知 #{id} 发送结果：已送达 {reached}/{total} 个群。{retried}{failures}",
+    "notice_report": "通知 #{id} 发送结果：已送达 {reached}/{total} 个群。{late}{retried}{failures}",
     "photo_attached": "{mention}已将照片附到工单 #{number}。",
     "photo_proof": "{mention}已将照片作为工单 #{number} 的整改凭证存档。",
     # 表决: {id} number, {title}, {options} numbered lines, {deadline} local time

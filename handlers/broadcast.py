@@ -331,6 +331,10 @@ def report_if_done(
             topic = topics.get(d.room_id, (d.room_id, None))[0]
             failures.append(f"\n· {topic}：{d.error}（已尝试{d.attempts}次，仍在重试）")
         session.add(d)
+    late = ""
+    if notice.send_at is not None and notice.sent_at - notice.send_at > timedelta(minutes=5):
+        minutes = int((notice.sent_at - notice.send_at).total_seconds() // 60)
+        late = f"（因机器人停机，比计划晚 {minutes} 分钟发出）"
     notice.status = "done"
     notice.reported_at = now
     notice.reached = reached
@@ -339,6 +343,7 @@ def report_if_done(
         id=notice.id,
         reached=reached,
         total=len(rows),
+        late=late,
         retried=f"其中 {retried} 个群重试后送达。" if retried else "",
         failures=("未送达：" + "".join(failures)) if failures else "",
     )

@@ -63,7 +63,9 @@ async def test_stop_and_start_mid_vote_and_mid_scheduled_notice(
         for room in YG:
             assert await h.bot_lines(room) == ["📢明早9点停车场划线，请挪车"], room
         await h.advance(1)
-        assert (await h.private("赵书记"))[-1] == "通知 #1 发送结果：已送达 3/3 个群。"
+        assert (await h.private("赵书记"))[-1] == (
+            "通知 #1 发送结果：已送达 3/3 个群。（因机器人停机，比计划晚 90 分钟发出）"
+        )
         assert await h.db.run(notices) == [(1, "done"), (2, "done")]
 
     # and down over the vote's deadline: the result is posted once when it is back
