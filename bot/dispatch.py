@@ -18,6 +18,7 @@ from handlers.intake import keep_possible_complaint, open_complaint, unbound_roo
 from handlers.photos import handle_image
 from handlers.privacy import mask_phones
 from handlers.router import Router, normalise
+from handlers.votes import cast_reply, vote_reply
 from nlp import Understanding
 from storage.directory import ROLE_LABELS_FALLBACK
 from storage.tickets import (
@@ -74,6 +75,7 @@ class Dispatcher:
             and not msg.mentions_self
             and self.router.find(msg.text) is None
             and not _starts_with_intake(msg.text)
+            and vote_reply(msg.text, msg.quoted_text) is None
         ):
             understood = await self._classify(text)
             if understood.intent == "none":
@@ -180,6 +182,11 @@ class Dispatcher:
         if msg.kind == "image":
             # a photo: kept by content hash, attached to the ticket it shows (handlers/photos)
             await handle_image(ctx, msg.media_path, msg.quoted_text)
+            return
+        reply = vote_reply(msg.text, msg.quoted_text) if inv is None else None
+        if reply is not None:
+            # "2" in reply to the vote's post is a ballot
+            await cast_reply(ctx, *reply)
             return
         if inv is not None:
             ctx.intent = "command"

@@ -332,8 +332,9 @@ def report_if_done(
             failures.append(f"\n· {topic}：{d.error}（已尝试{d.attempts}次，仍在重试）")
         session.add(d)
     late = ""
-    if notice.send_at is not None and notice.sent_at - notice.send_at > timedelta(minutes=5):
-        minutes = int((notice.sent_at - notice.send_at).total_seconds() // 60)
+    sent, planned = notice.sent_at, notice.send_at
+    if sent is not None and planned is not None and sent - planned > timedelta(minutes=5):
+        minutes = int((sent - planned).total_seconds() // 60)
         late = f"（因机器人停机，比计划晚 {minutes} 分钟发出）"
     notice.status = "done"
     notice.reported_at = now

@@ -9,6 +9,7 @@ register gives floor areas, area (Civil Code Art. 278 thresholds by default).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -394,3 +395,25 @@ def close_votes(services: Services, session: Session, now: datetime) -> list[Out
             )
         )
     return outs
+
+
+_QUOTED_VOTE = re.compile(r"业主表决\s*#\s*(\d{1,9})")
+_REPLY_CHOICE = re.compile(r"^\s*(\d{1,2})\s*$")
+
+
+def vote_reply(text: str, quoted_text: str | None) -> tuple[int, str] | None:
+    """A reply to the vote's post with an option number: (vote, option), else None."""
+    if not quoted_text:
+        return None
+    q = _QUOTED_VOTE.search(quoted_text)
+    c = _REPLY_CHOICE.match(unicodedata.normalize("NFKC", text))
+    if q is None or c is None:
+        return None
+    return int(q.group(1)), c.group(1)
+
+
+async def cast_reply(ctx: Context, vote_id: int, choice: str) -> None:
+    """Replying "2" to the vote's post is `#投票 N 2`."""
+    cmd = next(c for c in router.commands if c.name == "投票")
+    ctx.intent = "command"
+    await cmd.handler(ctx, cmd.parse(f"{vote_id} {choice}", []))

@@ -270,3 +270,15 @@ def test_thresholds_at_their_edges(tmp_path: Path) -> None:
     # major: exactly three quarters pass
     assert _tally(s, True, [1, 1, 1, 2])["outcome"] == "passed"
     assert _tally(s, True, [1, 1, 1, 2, 2])["outcome"] == "not_passed"
+
+
+async def test_replying_with_the_option_number_to_the_vote_post_is_a_ballot(vh: Harness) -> None:
+    h = vh
+    await h.say(None, "赵书记", START_VOTE)
+    post = (await h.bot_lines(ROOM3))[0]
+    await h.say(ROOM3, "张阿姨", "２", quote=post)
+    assert (await h.bot_lines(ROOM3))[-1].startswith(
+        "@张阿姨\u2005已记录您家对表决 #1 的投票（内容保密）"
+    )
+    await h.say(ROOM3, "李大爷", "2")  # no quote: just chat, no ballot
+    assert await h.db.run(ballots) == [("阳光花园3号楼1-101", 2, 0)]
