@@ -177,3 +177,33 @@ async def test_json_base64_upload(ph: Harness) -> None:
         "/api/sim/images", json={"room": "无此群", "sender": "x", "data": ""}
     )
     assert nowhere.status == 404
+
+
+async def test_the_monthly_ledger_lists_a_tickets_photos(ph: Harness) -> None:
+    import functools
+
+    from bot.report import collect
+
+    h = ph
+    await h.say(ROOM3, "张阿姨", "#报修 3号楼2单元楼道灯坏了")
+    before = png(b"i")
+    await post_image(h, ROOM3, "张阿姨", before)
+    await h.say(ROOM3, "王红管", "#接单 1001")
+    await h.say(ROOM3, "王红管", "#办结 1001 已更换灯泡")
+    after = jpeg(b"j")
+    await post_image(h, ROOM3, "王红管", after)
+    s = h.bot.services
+    data = await h.db.run(
+        functools.partial(collect, community_id=None),
+        s.settings,
+        s.directory.current,
+        s.classifier.categories,
+        2026,
+        11,
+    )
+    from bot.report import LEDGER_HEAD
+
+    row = dict(zip(LEDGER_HEAD, data.ledger[0], strict=True))
+    assert row["照片"] == (
+        f"现场照片 /media/{name_of(before, 'png')}\n整改凭证 /media/{name_of(after, 'jpg')}"
+    )
