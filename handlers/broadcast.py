@@ -16,7 +16,7 @@ from config.schema import NoticeTemplate, Settings
 from handlers import resident
 from handlers.context import Context, Outbound, Services, Tx
 from handlers.errors import DomainError, UsageError
-from handlers.router import Arg, CommandArgs, Router
+from handlers.router import Arg, CommandArgs, Router, normalise
 from handlers.scope import (
     SPEAKING_ROLES,
     check_reach,
@@ -236,12 +236,12 @@ async def confirm(ctx: Context, _args: CommandArgs) -> None:
     args=(Arg("编号", "optional_text"),),
     usage="#取消（放弃刚才预览的通知）或 #取消通知 编号（取消定时通知）",
     example="#取消",
-    summary="放弃待确认的通知，或取消尚未发出的定时通知",
+    summary="放弃待确认的通知（#取消），取消定时通知（#取消通知 编号）；#取消 工单号 同 #撤销",
 )
 async def cancel_notice(ctx: Context, args: CommandArgs) -> None:
     """取消: drop the latest draft; 取消通知 N: a scheduled one. 取消 <工单号> is 撤销."""
     raw = args.text("编号")
-    if ctx.text and _is_ticket_cancel(ctx.text) and _NUMBER_FIRST.match(raw):
+    if _NUMBER_FIRST.match(raw) and "取消通知" not in normalise(ctx.text):
         # "#取消 1024" has always meant 撤销 a ticket
         cmd = next(c for c in resident.router.commands if c.name == "撤销")
         await cmd.handler(ctx, cmd.parse(raw, []))
@@ -271,13 +271,6 @@ async def cancel_notice(ctx: Context, args: CommandArgs) -> None:
 
     ctx.intent = "command"
     await ctx.run(work)
-
-
-def _is_ticket_cancel(text: str) -> bool:
-    from handlers.router import normalise
-
-    t = normalise(text).lstrip("#/").lstrip()
-    return t.startswith("取消") and not t.startswith("取消通知")
 
 
 @router.command(

@@ -51,12 +51,16 @@ class NoticeWork:
             outs: list[Outbound] = []
             started = 0
             for n in session.exec(
-                select(Notice).where(Notice.status == "scheduled", col(Notice.send_at) <= now)
+                select(Notice)
+                .where(Notice.status == "scheduled", col(Notice.send_at) <= now)
+                .with_for_update()  # two processes: the second sees it sent already
             ):
                 outs += deliveries_for(session, n, now)
                 started += 1
             reports = 0
-            for n in session.exec(select(Notice).where(Notice.status == "sending")):
+            for n in session.exec(
+                select(Notice).where(Notice.status == "sending").with_for_update()
+            ):
                 if n.sent_at == now and started:
                     continue  # handed to the outbox just now
                 out = report_if_done(s, session, n, now)
