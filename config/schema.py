@@ -462,6 +462,10 @@ DEFAULT_TEMPLATES: dict[str, str] = {
         "回复“#确认”发送，回复“#取消”放弃（{minutes}分钟内有效）。"
     ),
     "notice_confirmed": "好的，通知 #{id} 已开始发送到 {groups} 个群，全部发出后告诉您结果。",
+    # confirmed inside quiet hours: {when} the end of quiet hours
+    "notice_confirmed_quiet": (
+        "好的，通知 #{id} 已排队，免打扰时段结束后（{when}）发送到 {groups} 个群，发出后告诉您结果。"
+    ),
     "notice_scheduled": "好的，通知 #{id} 将于{when}发送到 {groups} 个群，发出后告诉您结果。",
     "notice_cancelled": "好的，通知 #{id} 已取消，不会发送。",
     # the report: {reached} of {total}; {failures} lines of what failed and why

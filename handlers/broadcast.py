@@ -223,8 +223,16 @@ async def confirm(ctx: Context, _args: CommandArgs) -> None:
             return
         for out in deliveries_for(session, notice, ctx.now):
             tx.send(out)
+        opens = ctx.services.after_quiet_hours(ctx.now)
+        key = "notice_confirmed" if opens <= ctx.now else "notice_confirmed_quiet"
         tx.send(
-            ctx.reply(s.template("notice_confirmed").format(id=notice.id, groups=len(notice.rooms)))
+            ctx.reply(
+                s.template(key).format(
+                    id=notice.id,
+                    groups=len(notice.rooms),
+                    when=short_local(ctx.services, opens),
+                )
+            )
         )
 
     await ctx.run(work)

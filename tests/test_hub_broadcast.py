@@ -240,3 +240,19 @@ async def test_help_lists_notice_commands_to_officers_only(harness: Harness) -> 
     assert "· 通知：" in (await h.private("赵书记"))[-1]
     await h.say(None, "张阿姨", "#帮助")
     assert "· 通知：" not in (await h.private("张阿姨"))[-1]
+
+
+async def test_confirmed_in_quiet_hours_it_waits_for_the_morning(sqlite_url: str) -> None:
+    from tests.harness import START, later, running_bot
+
+    async with running_bot(sqlite_url, start=later(12 * 60 + 30, START)) as h:  # 22:30
+        await h.say(None, "赵书记", "#通知 阳光花园3号楼 明早8点电梯检修")
+        await h.say(None, "赵书记", "#确认")
+        assert (await h.private("赵书记"))[-1] == (
+            "好的，通知 #1 已排队，免打扰时段结束后（11月24日 07:00）发送到 1 个群，发出后告诉您结果。"
+        )
+        await h.advance(8 * 60)  # 06:30
+        assert await h.bot_lines(ROOM3) == []
+        await h.advance(31)
+        assert await h.bot_lines(ROOM3) == ["📢明早8点电梯检修"]
+        assert (await h.private("赵书记"))[-1] == "通知 #1 发送结果：已送达 1/1 个群。"
