@@ -207,3 +207,67 @@ async def test_the_monthly_ledger_lists_a_tickets_photos(ph: Harness) -> None:
     assert row["照片"] == (
         f"现场照片 /media/{name_of(before, 'png')}\n整改凭证 /media/{name_of(after, 'jpg')}"
     )
+
+
+async def test_an_image_the_way_the_wechaty_adapter_delivers_it(
+    ph: Harness, tmp_path: Path
+) -> None:
+    from bot.channel import Incoming
+
+    h = ph
+    await h.say(ROOM3, "张阿姨", "#报修 3号楼2单元楼道灯坏了")
+    download = tmp_path / "puppet-download.jpg"
+    photo = jpeg(b"k")
+    download.write_bytes(photo)
+    await h.bot.dispatcher.handle(
+        Incoming(
+            message_id="wx-msg-1",
+            sender_id="sim_张阿姨",
+            sender_name="张阿姨",
+            text="",
+            time=h.bot.services.clock.now(),
+            room_id="room-yg-3",
+            room_topic=ROOM3,
+            kind="image",
+            media_path=download,
+        )
+    )
+    assert [p["url"] for p in (await h.ticket(1001))["photos"]] == [
+        f"/media/{name_of(photo, 'jpg')}"
+    ]
+
+
+async def test_an_image_left_unhandled_by_a_crash_is_attached_at_the_next_start(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    from datetime import timedelta
+
+    from storage.tickets import store_message
+    from tests.harness import START
+
+    settings = quiet_settings(tmp_path)
+    download = tmp_path / "puppet-download.png"
+    photo = png(b"l")
+    download.write_bytes(photo)
+    async with running_bot(sqlite_url, settings) as h:
+        await h.say(ROOM3, "张阿姨", "#报修 3号楼2单元楼道灯坏了")
+        now = START + timedelta(minutes=1)
+        # stored by the dispatcher, then the process died before handling it
+        await h.db.run(
+            lambda s: store_message(
+                s,
+                channel_message_id="wx-msg-2",
+                room_id="room-yg-3",
+                sender_id="sim_张阿姨",
+                sender_name="张阿姨",
+                text="",
+                time=now,
+                now=now,
+                kind="image",
+                media_path=str(download),
+            )
+        )
+    async with running_bot(sqlite_url, settings, START + timedelta(minutes=2)) as h:
+        assert [p["url"] for p in (await h.ticket(1001))["photos"]] == [
+            f"/media/{name_of(photo, 'png')}"
+        ]
