@@ -307,6 +307,8 @@ class VoteConfig(_Model):
     ordinary_more_than: float = Field(default=0.5, ge=0, lt=1)  # of participants
     major_at_least: float = Field(default=0.75, gt=0, le=1)  # of participants
     max_options: int = Field(default=9, ge=2, le=20)
+    # each evening the groups of an open vote see its turnout (None: only in replies)
+    turnout_at: time | None = time(20, 0)
 
 
 class HouseholdConfig(_Model):
@@ -480,6 +482,11 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     ),
     "vote_recorded": "已记录您家对表决 #{id} 的投票（{choice}），截止前可以改投。",
     "vote_turnout": "表决 #{id} 已有 {voted} 户参与投票{of_total}。",
+    # the evening post: {deadline} local time
+    "vote_turnout_daily": (
+        "🗳️业主表决 #{id}：{title}，目前已有 {voted} 户参与投票{of_total}，"
+        "截止{deadline}。还没投票的业主请私信我“#投票 {id} 选项号”。"
+    ),
     "vote_result": "🗳️业主表决 #{id}：{title} 已截止。\n{lines}\n结论：{verdict}",
 }
 

@@ -417,3 +417,26 @@ async def cast_reply(ctx: Context, vote_id: int, choice: str) -> None:
     cmd = next(c for c in router.commands if c.name == "投票")
     ctx.intent = "command"
     await cmd.handler(ctx, cmd.parse(f"{vote_id} {choice}", []))
+
+
+def turnout_posts(services: Services, session: Session, now: datetime) -> list[Outbound]:
+    """The evening turnout of every open vote, to its groups (keyed per vote, day and group)."""
+    directory = services.directory.current
+    day = services.local(now).date().isoformat()
+    outs: list[Outbound] = []
+    for vote in session.exec(select(Vote).where(Vote.status == "open", col(Vote.deadline) > now)):
+        assert vote.id is not None
+        voted = len(session.exec(select(Ballot.id).where(Ballot.vote_id == vote.id)).all())
+        total = len(register_of(services.settings, directory, vote))
+        text = services.settings.template("vote_turnout_daily").format(
+            id=vote.id,
+            title=vote.title,
+            voted=voted,
+            of_total=f"（登记 {total} 户）" if total else "",
+            deadline=short_local(services, vote.deadline),
+        )
+        for room in _rooms(directory, vote):
+            outs.append(
+                Outbound(text, room_id=room, quiet=True, key=f"vote:{vote.id}:turnout:{day}:{room}")
+            )
+    return outs

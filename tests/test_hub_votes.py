@@ -282,3 +282,22 @@ async def test_replying_with_the_option_number_to_the_vote_post_is_a_ballot(vh: 
     )
     await h.say(ROOM3, "李大爷", "2")  # no quote: just chat, no ballot
     assert await h.db.run(ballots) == [("阳光花园3号楼1-101", 2, 0)]
+
+
+async def test_each_evening_the_group_sees_the_turnout_of_private_votes(vh: Harness) -> None:
+    h = vh
+    await h.say(None, "赵书记", START_VOTE)
+    await h.say(ROOM3, "张阿姨", "在的")  # has written in the group
+    await h.say(None, "张阿姨", "#投票 1 1")
+    await h.say(None, "李大爷", "#投票 1 2")
+    await h.advance(10 * 60 + 30)  # 20:30
+    daily = [x for x in await h.bot_lines(ROOM3) if "目前已有" in x]
+    assert daily == [
+        "🗳️业主表决 #1：是否同意更换单元门禁，费用从公共收益支出，目前已有 2 户参与投票"
+        "（登记 4 户），截止11月25日 18:00。还没投票的业主请私信我“#投票 1 选项号”。"
+    ]
+    await h.advance(60)
+    assert len([x for x in await h.bot_lines(ROOM3) if "目前已有" in x]) == 1
+    await h.advance(24 * 60)  # the next evening once more, then the vote closes
+    await h.advance(24 * 60)
+    assert len([x for x in await h.bot_lines(ROOM3) if "目前已有" in x]) == 2

@@ -10,8 +10,8 @@ from sqlmodel import Session, col, select
 
 from bot.jobs.common import send_all
 from handlers.broadcast import deliveries_for, report_due, report_if_done
-from handlers.context import Outbound, Services
-from handlers.votes import close_votes
+from handlers.context import Outbound, Services, at_local
+from handlers.votes import close_votes, turnout_posts
 from storage.models import Notice, Vote
 
 
@@ -84,15 +84,27 @@ class NoticeWork:
 
 
 class VoteWork:
-    """DueWork: at a vote's deadline its result is computed, archived and posted."""
+    """DueWork: a vote's result at its deadline; each evening the turnout of open votes."""
 
     name = "votes"
+    TURNOUT_GRACE = timedelta(hours=1)
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self._turnout_done: datetime | None = None
+
+    def _turnout_moment(self, now: datetime, *, after: bool) -> datetime | None:
+        """Today's turnout moment (votes.turnout_at), or with after=True the next one."""
+        at = self.services.settings.votes.turnout_at
+        if at is None:
+            return None
+        moment = at_local(self.services, now, at)
+        if after and moment <= now:
+            moment = at_local(self.services, now + timedelta(days=1), at)
+        return moment
 
     async def next_due(self, now: datetime) -> datetime | None:
-        """The next deadline of an open vote."""
+        """The next deadline of an open vote, or the next turnout post while one is open."""
 
         def query(session: Session) -> datetime | None:
             return session.exec(
@@ -101,17 +113,31 @@ class VoteWork:
                 )
             ).first()
 
-        return await self.services.db.run(query)
+        first = await self.services.db.run(query)
+        if first is None:
+            return None
+        turnout = self._turnout_moment(now, after=True)
+        return min(first, turnout) if turnout is not None else first
 
     async def run(self, now: datetime) -> None:
-        """Close every vote whose deadline has come."""
+        """Close every vote whose deadline has come; post the evening turnout once a day."""
         s = self.services
+        moment = self._turnout_moment(now, after=False)
+        turnout = (
+            moment is not None
+            and moment <= now < moment + self.TURNOUT_GRACE
+            and self._turnout_done != moment
+        )
 
         def work(session: Session) -> int:
             outs = close_votes(s, session, now)
+            if turnout:
+                outs += turnout_posts(s, session, now)
             if outs:
                 send_all(s, session, now, outs)
             return len(outs)
 
         if await s.db.run(work):
-            logger.info("votes closed at {}", now.isoformat())
+            logger.info("votes: results or turnout posted at {}", now.isoformat())
+        if turnout:
+            self._turnout_done = moment
