@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot.app import BOT
 from storage.media import attachments_of
 from storage.models import TICKET_STATUSES, Attachment, Ticket
-from storage.tickets import ticket_by_number, ticket_events
+from storage.tickets import ticket_events
+
+TicketScope = Callable[[web.Request], list[ColumnElement[bool]]]
+# set by the dashboard: the conditions limiting tickets to the signed-in user's area
+TICKET_SCOPE: web.AppKey[TicketScope] = web.AppKey("ticket_scope")
+
+
+def ticket_scope(request: web.Request) -> list[ColumnElement[bool]]:
+    """SQL conditions limiting tickets to what this request may see (none: all)."""
+    scope = request.app.get(TICKET_SCOPE)
+    return scope(request) if scope is not None else []
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
@@ -78,8 +90,10 @@ async def list_tickets(request: web.Request) -> web.Response:
             raise bad_request(f"unknown building {building!r}")
         building_id = found[0]
 
+    scope = ticket_scope(request)
+
     def query(session: Session) -> list[Ticket]:
-        q = select(Ticket)
+        q = select(Ticket).where(*scope)
         if status:
             q = q.where(Ticket.status == status)
         if category:
@@ -96,12 +110,14 @@ async def get_ticket(request: web.Request) -> web.Response:
     """GET /api/tickets/{number}: the ticket with its event log."""
     bot = request.app[BOT]
     raw = request.match_info["number"].lstrip("#")
-    if not raw.isdigit() or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
         raise bad_request("a ticket number is a whole number")
     number = int(raw)
 
+    scope = ticket_scope(request)
+
     def query(session: Session) -> tuple[Ticket, list[Any], list[Attachment]] | None:
-        t = ticket_by_number(session, number)
+        t = session.exec(select(Ticket).where(Ticket.number == number, *scope)).first()
         if t is None:
             return None
         assert t.id is not None

@@ -192,8 +192,9 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:
-    """The web app around a bot: lifecycle, simulator API, JSON API, pages."""
-    from bot import api, media, pages, sim_api
+    """The web app around a bot: lifecycle, simulator API, JSON API, dashboard, Open311."""
+    from bot import api, media, sim_api
+    from bot import web as dashboard
 
     route_std_logging()
     app = web.Application(
@@ -210,7 +211,7 @@ def create_app(bot: Bot, *, background: bool = True) -> web.Application:
     if background:
         app.cleanup_ctx.append(_scheduler_ctx)
     api.setup(app)
-    pages.setup(app)
+    dashboard.setup(app)
     media.setup(app)
     if bot.sim is not None:
         sim_api.setup(app)
