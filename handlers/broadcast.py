@@ -113,6 +113,61 @@ def deliveries_for(session: Session, notice: Notice, now: datetime) -> list[Outb
     return outs
 
 
+def draft(services: Services, sender_id: str, scope_text: str, body: str, now: datetime) -> Notice:
+    """A notice waiting for 确认 (not yet stored); DomainError says what is wrong."""
+    s = services.settings
+    directory = services.directory.current
+    scope = resolve_scope(directory, scope_text)
+    check_reach(directory, sender_id, scope, SPEAKING_ROLES)
+    if not scope.rooms:
+        raise DomainError(f"{scope.label}还没有绑定的业主群，无法发送。")
+    send_at: datetime | None = None
+    m = _SCHEDULE.search(body)
+    if m:
+        send_at = parse_moment(services, m.group(1), now)
+        if send_at is None:
+            raise UsageError(USAGE, f"看不懂时间“{m.group(1)[:20]}”")
+        if send_at <= now:
+            raise DomainError(f"定时发送的时间（{short_local(services, send_at)}）已经过了。")
+        body = body[: m.start()]
+    text, template = compose(s, body, scope.label)
+    if not text:
+        raise UsageError(USAGE, "缺少内容")
+    if len(text) > s.broadcast.max_chars:
+        raise DomainError(f"通知太长了（{len(text)}字），请控制在{s.broadcast.max_chars}字以内。")
+    return Notice(
+        sender_id=sender_id,
+        scope=scope.label,
+        rooms=list(scope.rooms),
+        text=text,
+        template=template,
+        created_at=now,
+        send_at=send_at,
+    )
+
+
+def confirm_notice(
+    services: Services, session: Session, notice: Notice, now: datetime
+) -> tuple[list[Outbound], str]:
+    """A confirmed draft: its group messages now (or scheduled), and what to tell the sender."""
+    s = services.settings
+    notice.confirmed_at = now
+    if notice.send_at is not None and notice.send_at > now:
+        notice.status = "scheduled"
+        session.add(notice)
+        text = s.template("notice_scheduled").format(
+            id=notice.id, when=short_local(services, notice.send_at), groups=len(notice.rooms)
+        )
+        return [], text
+    outs = deliveries_for(session, notice, now)
+    opens = services.after_quiet_hours(now)
+    key = "notice_confirmed" if opens <= now else "notice_confirmed_quiet"
+    text = s.template(key).format(
+        id=notice.id, groups=len(notice.rooms), when=short_local(services, opens)
+    )
+    return outs, text
+
+
 def latest_draft(session: Session, sender_id: str, since: datetime) -> Notice | None:
     """The sender's newest draft still waiting for 确认."""
     return session.exec(
@@ -140,47 +195,22 @@ async def broadcast(ctx: Context, args: CommandArgs) -> None:
     if not ctx.is_private:
         raise DomainError("请私信我发送群发通知，预览确认后再发到各群。")
     s = ctx.settings
-    scope = resolve_scope(ctx.directory, args.text("范围"))
-    check_reach(ctx.directory, ctx.sender_id, scope, SPEAKING_ROLES)
-    if not scope.rooms:
-        raise DomainError(f"{scope.label}还没有绑定的业主群，无法发送。")
     body = original_tail(ctx.text, ("通知", "broadcast"), 1, args.text("内容"))
-    send_at: datetime | None = None
-    m = _SCHEDULE.search(body)
-    if m:
-        send_at = parse_moment(ctx.services, m.group(1), ctx.now)
-        if send_at is None:
-            raise UsageError(USAGE, f"看不懂时间“{m.group(1)[:20]}”")
-        if send_at <= ctx.now:
-            raise DomainError(f"定时发送的时间（{short_local(ctx.services, send_at)}）已经过了。")
-        body = body[: m.start()]
-    text, template = compose(s, body, scope.label)
-    if not text:
-        raise UsageError(USAGE, "缺少内容")
-    if len(text) > s.broadcast.max_chars:
-        raise DomainError(f"通知太长了（{len(text)}字），请控制在{s.broadcast.max_chars}字以内。")
+    notice = draft(ctx.services, ctx.sender_id, args.text("范围"), body, ctx.now)
 
     def work(session: Session, tx: Tx) -> None:
-        notice = Notice(
-            sender_id=ctx.sender_id,
-            scope=scope.label,
-            rooms=list(scope.rooms),
-            text=text,
-            template=template,
-            created_at=ctx.now,
-            send_at=send_at,
-        )
         session.add(notice)
         session.flush()
+        send_at = notice.send_at
         when = f"，定时{short_local(ctx.services, send_at)}发送" if send_at else ""
         tx.send(
             ctx.reply(
                 s.template("notice_preview").format(
                     id=notice.id,
-                    scope=scope.label,
-                    groups=len(scope.rooms),
+                    scope=notice.scope,
+                    groups=len(notice.rooms),
                     when=when,
-                    text=group_text(text),
+                    text=group_text(notice.text),
                     minutes=f"{s.broadcast.confirm_minutes:g}",
                 )
             )
@@ -207,33 +237,10 @@ async def confirm(ctx: Context, _args: CommandArgs) -> None:
         notice = latest_draft(session, ctx.sender_id, since)
         if notice is None:
             raise DomainError("没有等待确认的通知（预览超过有效时间需重新发送“#通知 …”）。")
-        notice.confirmed_at = ctx.now
-        if notice.send_at is not None and notice.send_at > ctx.now:
-            notice.status = "scheduled"
-            session.add(notice)
-            tx.send(
-                ctx.reply(
-                    s.template("notice_scheduled").format(
-                        id=notice.id,
-                        when=short_local(ctx.services, notice.send_at),
-                        groups=len(notice.rooms),
-                    )
-                )
-            )
-            return
-        for out in deliveries_for(session, notice, ctx.now):
+        outs, text = confirm_notice(ctx.services, session, notice, ctx.now)
+        for out in outs:
             tx.send(out)
-        opens = ctx.services.after_quiet_hours(ctx.now)
-        key = "notice_confirmed" if opens <= ctx.now else "notice_confirmed_quiet"
-        tx.send(
-            ctx.reply(
-                s.template(key).format(
-                    id=notice.id,
-                    groups=len(notice.rooms),
-                    when=short_local(ctx.services, opens),
-                )
-            )
-        )
+        tx.send(ctx.reply(text))
 
     await ctx.run(work)
 
