@@ -389,7 +389,7 @@ def close_votes(services: Services, session: Session, now: datetime) -> list[Out
         outs.append(
             Outbound(
                 text
-                + f"\n选票明细可导出：python -m bot vote-export --vote {vote.id} --out 表决{vote.id}.xlsx",
+                + f"\n结果与选票明细可在工作台“通知与表决”页导出（/downloads/vote/{vote.id}.xlsx）。",
                 person_id=vote.creator_id,
                 key=f"vote:{vote.id}:result:creator",
             )
