@@ -1,4 +1,4 @@
-"""The command line: `python -m bot run|migrate|report`."""
+"""The command line: `python -m bot run|migrate|report|vote-export`."""
 
 from __future__ import annotations
 
@@ -142,6 +142,30 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _vote_export(args: argparse.Namespace) -> int:
+    import functools
+
+    from bot.vote_export import collect, write_vote_workbook
+    from storage.directory import load_directory
+
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        return 2
+    directory = db.call(load_directory)
+    data = db.call(functools.partial(collect, vote_id=args.vote), settings, directory)
+    db.close()
+    if data is None:
+        print(f"no vote #{args.vote} in {db.safe_url}", file=sys.stderr)
+        return 2
+    out = write_vote_workbook(data, Path(args.out), settings.tz)
+    logger.info("vote #{}: {} ballot(s) written to {}", args.vote, len(data.ballots), out)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
     from bot.bench_scale import Sizes
@@ -189,6 +213,13 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     rep.add_argument("--db")
     rep.add_argument("--log-level", default="INFO")
     rep.set_defaults(fn=_report)
+    ve = sub.add_parser("vote-export", help="write a vote's result and ballots as .xlsx")
+    ve.add_argument("--vote", type=int, required=True, help="the vote's number (表决 #N)")
+    ve.add_argument("--out", required=True, help="the .xlsx file to write")
+    ve.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    ve.add_argument("--db")
+    ve.add_argument("--log-level", default="INFO")
+    ve.set_defaults(fn=_vote_export)
     bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)

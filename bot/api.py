@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot.app import BOT
-from storage.models import TICKET_STATUSES, Ticket
+from storage.media import attachments_of
+from storage.models import TICKET_STATUSES, Attachment, Ticket
 from storage.tickets import ticket_events
 
 TicketScope = Callable[[web.Request], list[ColumnElement[bool]]]
@@ -115,12 +116,12 @@ async def get_ticket(request: web.Request) -> web.Response:
 
     scope = ticket_scope(request)
 
-    def query(session: Session) -> tuple[Ticket, list[Any]] | None:
+    def query(session: Session) -> tuple[Ticket, list[Any], list[Attachment]] | None:
         t = session.exec(select(Ticket).where(Ticket.number == number, *scope)).first()
         if t is None:
             return None
         assert t.id is not None
-        return t, ticket_events(session, t.id)
+        return t, ticket_events(session, t.id), attachments_of(session, t.id)
 
     found = await bot.services.db.run(query)
     if found is None:
@@ -128,7 +129,7 @@ async def get_ticket(request: web.Request) -> web.Response:
             text=web.json_response({"error": f"no ticket {number}"}).text,
             content_type="application/json",
         )
-    t, events = found
+    t, events, photos = found
     data = ticket_json(t, bot.services.classifier.categories)
     data["events"] = [
         {
@@ -140,6 +141,17 @@ async def get_ticket(request: web.Request) -> web.Response:
             "data": e.data,
         }
         for e in events
+    ]
+    data["photos"] = [
+        {
+            "url": f"/media/{a.file_name}",
+            "role": a.role,
+            "time": a.time.isoformat(),
+            "size": a.size,
+            "mime": a.mime,
+            "by_reporter": a.person_id == t.reporter_id,
+        }
+        for a in photos
     ]
     return web.json_response(data)
 

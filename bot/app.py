@@ -193,11 +193,13 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:
     """The web app around a bot: lifecycle, simulator API, JSON API, dashboard, Open311."""
-    from bot import api, sim_api
+    from bot import api, media, sim_api
     from bot import web as dashboard
 
     route_std_logging()
-    app = web.Application(client_max_size=2 * 1024 * 1024)
+    app = web.Application(
+        client_max_size=max(2 * 1024 * 1024, bot.services.settings.media.max_bytes * 2)
+    )
     app[BOT] = bot
     app[SETTINGS] = bot.services.settings
     app[JINJA] = jinja2.Environment(
@@ -210,6 +212,7 @@ def create_app(bot: Bot, *, background: bool = True) -> web.Application:
         app.cleanup_ctx.append(_scheduler_ctx)
     api.setup(app)
     dashboard.setup(app)
+    media.setup(app)
     if bot.sim is not None:
         sim_api.setup(app)
     return app

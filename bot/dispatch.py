@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from loguru import logger
 
@@ -14,8 +15,10 @@ from handlers.consult import answer_consult
 from handlers.context import Context, Services
 from handlers.errors import DomainError, NotAllowed
 from handlers.intake import keep_possible_complaint, open_complaint, unbound_room_reply
+from handlers.photos import handle_image
 from handlers.privacy import mask_phones
 from handlers.router import Router, normalise
+from handlers.votes import cast_reply, vote_reply
 from nlp import Understanding
 from storage.directory import ROLE_LABELS_FALLBACK
 from storage.tickets import (
@@ -72,6 +75,7 @@ class Dispatcher:
             and not msg.mentions_self
             and self.router.find(msg.text) is None
             and not _starts_with_intake(msg.text)
+            and vote_reply(msg.text, msg.quoted_text) is None
         ):
             understood = await self._classify(text)
             if understood.intent == "none":
@@ -175,6 +179,15 @@ class Dispatcher:
             # "@红管家 报修 …" or "@红管家 #接单 1" : the mention is an address, not content
             stripped = _strip_mentions(msg.text)
             inv = self.router.find(stripped) or self.router.find("#" + stripped)
+        if msg.kind == "image":
+            # a photo: kept by content hash, attached to the ticket it shows (handlers/photos)
+            await handle_image(ctx, msg.media_path, msg.quoted_text)
+            return
+        reply = vote_reply(msg.text, msg.quoted_text) if inv is None else None
+        if reply is not None:
+            # "2" in reply to the vote's post is a ballot
+            await cast_reply(ctx, *reply)
+            return
         if inv is not None:
             ctx.intent = "command"
             cmd = inv.command
@@ -232,6 +245,8 @@ class Dispatcher:
                     time=m.time,
                     room_id=m.room_id,
                     room_topic=topic,
+                    kind="image" if m.kind == "image" else "text",
+                    media_path=Path(m.media_path) if m.media_path else None,
                 )
             )
         if rows:

@@ -16,13 +16,13 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from config.schema import Settings
 from handlers.privacy import mask_phones
 from storage import stats
 from storage.directory import Directory
-from storage.models import Person, TicketEvent
+from storage.models import Attachment, Person, TicketEvent
 
 RED_AT = 0.9
 BLACK_BELOW = 0.6
@@ -38,7 +38,7 @@ RUNGS = {0: "物业", 1: "网格员", 2: "社区", 3: "街道", 4: "区县"}
 LEDGER_HEAD = (
     "工单号", "报告时间", "社区", "小区", "楼栋", "类别", "紧急", "重大", "反映人数", "问题摘要",
     "位置", "状态", "所在层级", "负责人", "认领时间", "方案时间", "办结时间", "结案时间",
-    "按时响应", "按时办结", "评价", "评价意见", "处理过程",
+    "按时响应", "按时办结", "评价", "评价意见", "照片", "处理过程",
 )  # fmt: skip
 RATE_HEAD = ("工单数", "按时响应", "响应率", "按时办结", "办结率", "已评价", "满意", "满意率")
 
@@ -115,6 +115,14 @@ def collect(
     if tickets:
         for e in stats.events_between(session, start, end, ids):
             events.setdefault(e.ticket_id, []).append(e)
+    photos: dict[int, list[Attachment]] = {}
+    if tickets:
+        for a in session.exec(
+            select(Attachment)
+            .where(col(Attachment.ticket_id).in_([t.id for t in tickets]))
+            .order_by(col(Attachment.time), col(Attachment.id))
+        ):
+            photos.setdefault(a.ticket_id or -1, []).append(a)
     for t in tickets:
         b = buildings.get(t.building_id or -1) or directory.buildings.get(t.building_id or -1)
         timeline = "；".join(
@@ -147,6 +155,7 @@ def collect(
                 _yes(t.resolved_on_time),
                 t.rating or "",
                 t.rating_comment or "",
+                photo_cell(photos.get(t.id or -1, [])),
                 timeline,
             ]
         )
@@ -201,6 +210,13 @@ def _header(ws: object, row: int, cells: tuple[str, ...] | list[str]) -> None:
         c.font = Font(bold=True, color="FFFFFF")
         c.fill = PatternFill("solid", fgColor="C0392B")
         c.alignment = Alignment(horizontal="center", vertical="center")
+
+
+def photo_cell(photos: list[Attachment]) -> str:
+    """现场照片 and 整改凭证 of a ticket: their file names under the media folder."""
+    return "\n".join(
+        f"{'整改凭证' if a.role == 'proof' else '现场照片'} /media/{a.file_name}" for a in photos
+    )
 
 
 def write_workbook(data: ReportData, path: Path) -> Path:

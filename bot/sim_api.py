@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.app import BOT, JINJA
 from bot.simulator import SimChannel
+from storage.media import MediaRejected, check, media_name
 
 
 def _error(status: type[web.HTTPException], message: str) -> web.HTTPException:
@@ -68,16 +73,96 @@ async def post_message(request: web.Request) -> web.Response:
     )
     if f"@{bot_name}" in text and bot.services.settings.bot.self_id not in mentions:
         mentions = (*mentions, bot.services.settings.bot.self_id)
+    quote = body.get("quote")
+    if quote is not None and not isinstance(quote, str):
+        raise _error(web.HTTPBadRequest, "'quote' must be the quoted message's text")
     incoming = await sim.say(
         sender_id=_person(request, sender.strip()),
         sender_name=sender.strip(),
         text=text,
         room_id=room_id,
         mentions=mentions,
+        quoted_text=quote,
     )
     await bot.timekeeper.tick()
     return web.json_response(
         {"id": incoming.message_id, "room": room, "time": incoming.time.isoformat()}
+    )
+
+
+async def post_image(request: web.Request) -> web.Response:
+    """POST /api/sim/images: a photo posted by someone, as a channel would download it.
+
+    multipart/form-data with fields room, sender, quote (optional) and file; or JSON
+    {room, sender, quote?, data: base64}. Returns once handled, with the photo's URL.
+    """
+    bot = request.app[BOT]
+    sim = _sim(request)
+    fields: dict[str, str] = {}
+    data: bytes | None = None
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file":
+                data = bytes(await part.read(decode=False))
+            elif part.name:
+                fields[part.name] = await part.text()
+    else:
+        body = await _json_body(request)
+        for k in ("room", "sender", "quote"):
+            if isinstance(body.get(k), str):
+                fields[k] = body[k]
+        raw = body.get("data")
+        if not isinstance(raw, str):
+            raise _error(web.HTTPBadRequest, "'data' must be the image in base64")
+        try:
+            data = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise _error(web.HTTPBadRequest, "'data' is not valid base64") from None
+    sender = fields.get("sender", "").strip()
+    if not sender or len(sender) > 64:
+        raise _error(web.HTTPBadRequest, "'sender' must be a display name (1-64 characters)")
+    if data is None:
+        raise _error(web.HTTPBadRequest, "give the image as 'file' (multipart) or 'data' (base64)")
+    room_id: str | None = None
+    if fields.get("room"):
+        room_id = sim.room_id_for(fields["room"])
+        if room_id is None:
+            raise _error(web.HTTPNotFound, f"no room {fields['room']!r}")
+    media = bot.services.settings.media
+    try:
+        url: str | None = "/media/" + media_name(
+            data, check(data, media.max_bytes, list(media.types))
+        )
+    except MediaRejected:
+        url = None  # the bot refuses it too; the transcript shows it without a link
+    # like a channel's download: a file the bot then keeps by content hash
+    incoming_dir = Path(bot.services.settings.bot.media_dir) / "incoming"
+    incoming_dir.mkdir(parents=True, exist_ok=True)
+    path = incoming_dir / f"sim-{uuid.uuid4().hex}"
+    path.write_bytes(data)
+    try:
+        incoming = await sim.say(
+            sender_id=_person(request, sender),
+            sender_name=sender,
+            text="[图片]",
+            room_id=room_id,
+            media_path=path,
+            image_url=url,
+            quoted_text=fields.get("quote") or None,
+        )
+    finally:
+        path.unlink(missing_ok=True)
+    await bot.timekeeper.tick()
+    return web.json_response(
+        {
+            "id": incoming.message_id,
+            "room": fields.get("room"),
+            "image": url,
+            "time": incoming.time.isoformat(),
+        }
     )
 
 
@@ -145,6 +230,7 @@ def setup(app: web.Application) -> None:
     """Register the simulator's routes."""
     app.router.add_post("/api/sim/messages", post_message)
     app.router.add_get("/api/sim/messages", get_messages)
+    app.router.add_post("/api/sim/images", post_image)
     app.router.add_post("/api/sim/clock", advance_clock)
     app.router.add_get("/api/sim/clock", get_clock)
     app.router.add_get("/sim", sim_page)

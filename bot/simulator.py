@@ -7,6 +7,7 @@ import time as _time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.channel import ChannelError, Incoming, MessageHandler, Outgoing, RoomEventHandler
@@ -130,11 +131,14 @@ class SimChannel:
         room_id: str | None = None,
         mentions: tuple[str, ...] = (),
         message_id: str | None = None,
+        media_path: Path | None = None,
+        image_url: str | None = None,
+        quoted_text: str | None = None,
     ) -> Incoming:
-        """A person writes: the line joins the transcript and the bot handles it."""
+        """A person writes (or posts a photo): the line joins the transcript, the bot handles it."""
         mid = message_id or f"sim-{uuid.uuid4().hex[:16]}"
         now = self.clock.now()
-        entry = SimEntry(mid, sender_id, sender_name, text, now, mentions)
+        entry = SimEntry(mid, sender_id, sender_name, text, now, mentions, image=image_url)
         if room_id is not None:
             self.rooms.setdefault(room_id, []).append(entry)
         else:
@@ -149,6 +153,9 @@ class SimChannel:
             room_topic=self.topics.get(room_id or ""),
             mentions=tuple(m for m in mentions if m != self.bot_id),
             mentions_self=self.bot_id in mentions,
+            kind="image" if media_path is not None else "text",
+            media_path=media_path,
+            quoted_text=quoted_text,
         )
         if self._on_message is None:
             raise ChannelError("the simulator is not running")

@@ -234,6 +234,93 @@ class ReportConfig(_Model):
     catch_up_hours: float = Field(default=72, ge=0)
 
 
+class NoticeTemplate(_Model):
+    """A common notice (停水, 停电 …): its text with {字段} blanks the sender fills in."""
+
+    name: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    fields: list[str] = Field(default_factory=list)  # in the order the usage shows them
+    defaults: dict[str, str] = Field(default_factory=dict)
+
+
+DEFAULT_NOTICE_TEMPLATES: list[NoticeTemplate] = [
+    NoticeTemplate(
+        name="停水",
+        text="【停水通知】因{原因}，{范围}将于{时间}停水，请各位业主提前做好储水准备。"
+        "给您带来不便，敬请谅解。{落款}",
+        fields=["时间", "原因", "落款"],
+        defaults={"原因": "供水管网维修", "落款": ""},
+    ),
+    NoticeTemplate(
+        name="停电",
+        text="【停电通知】因{原因}，{范围}将于{时间}停电，届时电梯暂停运行，"
+        "请提前做好准备，注意用电安全。{落款}",
+        fields=["时间", "原因", "落款"],
+        defaults={"原因": "供电线路检修", "落款": ""},
+    ),
+    NoticeTemplate(
+        name="消防检查",
+        text="【消防检查通知】{时间}将对{范围}进行消防安全检查，请清理楼道杂物、"
+        "电动车不要在楼道内停放充电，请家中留人配合。{落款}",
+        fields=["时间", "落款"],
+        defaults={"落款": ""},
+    ),
+    NoticeTemplate(
+        name="电梯维保",
+        text="【电梯维保通知】{范围}电梯将于{时间}进行维护保养，期间暂停使用，"
+        "请合理安排出行，带好老人孩子。{落款}",
+        fields=["时间", "落款"],
+        defaults={"落款": ""},
+    ),
+]
+
+
+class BroadcastConfig(_Model):
+    """Notices to many groups (#通知): confirmation, delivery report, templates."""
+
+    confirm_minutes: float = Field(default=30, gt=0)  # a preview waits this long for 确认
+    # the sender's report goes when every group got it, or at the latest after this
+    report_after_minutes: float = Field(default=60, gt=0)
+    max_chars: int = Field(default=1500, ge=10)
+    templates: list[NoticeTemplate] = Field(default_factory=lambda: list(DEFAULT_NOTICE_TEMPLATES))
+
+
+ImageType = Literal["jpeg", "png", "gif", "webp"]
+IMAGE_TYPES: tuple[ImageType, ...] = ("jpeg", "png", "gif", "webp")
+
+
+class MediaConfig(_Model):
+    """Photos residents post: what is kept, and when it belongs to a ticket."""
+
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    types: list[ImageType] = Field(default_factory=lambda: list(IMAGE_TYPES))
+    # a resident's photo this long before or after their complaint belongs to it
+    window_minutes: float = Field(default=30, ge=0)
+    # a steward's photo this long after 办结 is the proof of the fix
+    proof_minutes: float = Field(default=120, ge=0)
+
+
+class VoteConfig(_Model):
+    """Owners' votes (业主表决): thresholds per Civil Code Art. 278 by default."""
+
+    participation_at_least: float = Field(default=2 / 3, gt=0, le=1)  # by area and by number
+    ordinary_more_than: float = Field(default=0.5, ge=0, lt=1)  # of participants
+    major_at_least: float = Field(default=0.75, gt=0, le=1)  # of participants
+    max_options: int = Field(default=9, ge=2, le=20)
+    # each evening the groups of an open vote see its turnout (None: only in replies)
+    turnout_at: time | None = time(20, 0)
+
+
+class HouseholdConfig(_Model):
+    """An owner household: its unit, floor area and the owners' chat ids (or names)."""
+
+    compound: str = Field(min_length=1)
+    building: str = Field(min_length=1)
+    room: str = Field(min_length=1)  # 2-301
+    area: float | None = Field(default=None, gt=0)  # m² of the exclusive part
+    owners: list[str] = Field(default_factory=list)
+
+
 class BotConfig(_Model):
     """The bot's identity and runtime choices."""
 
@@ -397,6 +484,37 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "bound": "好的，本群已绑定到{building}，居民可以在群里直接报事了。",
     "role_set": "好的，已将{name}设为{place}的{role}。",
     "role_unset": "好的，已解除{name}的{role}角色（{count} 处）。",
+    # --- the hub (handlers/broadcast.py, photos.py, votes.py) --------------------------
+    # 通知 preview to the sender: {scope} the range, {groups} how many groups, {when}
+    "notice_preview": (
+        "通知预览（#{id}）——范围：{scope}，共 {groups} 个群{when}：\n{text}\n"
+        "回复“#确认”发送，回复“#取消”放弃（{minutes}分钟内有效）。"
+    ),
+    "notice_confirmed": "好的，通知 #{id} 已开始发送到 {groups} 个群，全部发出后告诉您结果。",
+    # confirmed inside quiet hours: {when} the end of quiet hours
+    "notice_confirmed_quiet": (
+        "好的，通知 #{id} 已排队，免打扰时段结束后（{when}）发送到 {groups} 个群，发出后告诉您结果。"
+    ),
+    "notice_scheduled": "好的，通知 #{id} 将于{when}发送到 {groups} 个群，发出后告诉您结果。",
+    "notice_cancelled": "好的，通知 #{id} 已取消，不会发送。",
+    # the report: {reached} of {total}; {failures} lines of what failed and why
+    "notice_report": "通知 #{id} 发送结果：已送达 {reached}/{total} 个群。{late}{retried}{failures}",
+    "photo_attached": "{mention}已将照片附到工单 #{number}。",
+    "photo_proof": "{mention}已将照片作为工单 #{number} 的整改凭证存档。",
+    # 表决: {id} number, {title}, {options} numbered lines, {deadline} local time
+    "vote_started": (
+        "🗳️业主表决 #{id}：{title}\n{options}\n截止：{deadline}。"
+        "每户一票（截止前可改票），请私信我“#投票 {id} 选项号”，"
+        "或在群里发送“#投票 {id} 选项号”。投票内容保密，群里只公布参与户数。"
+    ),
+    "vote_recorded": "已记录您家对表决 #{id} 的投票（{choice}），截止前可以改投。",
+    "vote_turnout": "表决 #{id} 已有 {voted} 户参与投票{of_total}。",
+    # the evening post: {deadline} local time
+    "vote_turnout_daily": (
+        "🗳️业主表决 #{id}：{title}，目前已有 {voted} 户参与投票{of_total}，"
+        "截止{deadline}。还没投票的业主请私信我“#投票 {id} 选项号”。"
+    ),
+    "vote_result": "🗳️业主表决 #{id}：{title} 已截止。\n{lines}\n结论：{verdict}",
 }
 
 
@@ -414,6 +532,10 @@ class Settings(_Model):
     notices: list[NoticeConfig] = Field(default_factory=list)
     digest: DigestConfig = DigestConfig()
     report: ReportConfig = ReportConfig()
+    broadcast: BroadcastConfig = BroadcastConfig()
+    media: MediaConfig = MediaConfig()
+    votes: VoteConfig = VoteConfig()
+    households: list[HouseholdConfig] = Field(default_factory=list)
     communities: list[CommunityConfig] = Field(default_factory=list)
     rooms: list[RoomConfig] = Field(default_factory=list)
     people: list[PersonConfig] = Field(default_factory=list)
@@ -470,6 +592,12 @@ class Settings(_Model):
             notice_ids.add(n.id)
             if n.community not in seen_communities:
                 raise ValueError(f"notices[{i}].community: unknown community {n.community!r}")
+        for i, hh in enumerate(self.households):
+            if hh.compound not in compounds or hh.building not in compounds[hh.compound]:
+                raise ValueError(f"households[{i}]: unknown building {hh.compound}{hh.building}")
+        names = [t.name for t in self.broadcast.templates]
+        if len(names) != len(set(names)):
+            raise ValueError("broadcast.templates: a template name is listed twice")
         unknown = set(self.templates) - set(DEFAULT_TEMPLATES)
         if unknown:
             raise ValueError(f"templates: unknown template(s) {sorted(unknown)}")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session
 
 from handlers.context import Context, Outbound, Tx
+from handlers.photos import attach_recent_photos
 from handlers.privacy import mask_for_group
 from nlp import Understanding
 from storage.directory import BuildingInfo
@@ -134,6 +135,10 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             },
         )
         ctx.ticket_id = ticket.id
+        # photos the resident posted just before the complaint belong to it
+        attach_recent_photos(
+            session, ticket, ctx.sender_id, ctx.room_id, ctx.now, s.media.window_minutes
+        )
         ids, names = steward_mentions(building, ctx)
         key = "ack_urgent" if u.urgent else "ack"
         place_part = s.template("place_part").format(place=mask_for_group(place)) if place else ""

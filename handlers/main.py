@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import admin, basics, notices, officers, resident, tickets
+from handlers import admin, basics, broadcast, notices, officers, resident, tickets, votes
 from handlers.basics import help_text
 from handlers.context import Context
 from handlers.router import CommandArgs, Router
@@ -16,6 +16,8 @@ def build_router() -> Router:
     root.include(tickets.router)
     root.include(officers.router)
     root.include(admin.router)
+    root.include(broadcast.router)  # last: its 取消 (no number) is the notice's
+    root.include(votes.router)
     assert notices.ANSWERS_REGISTERED  # the consult answers for reception_day, five_listen
 
     @root.command(

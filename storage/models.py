@@ -226,3 +226,83 @@ class AuditLog(SQLModel, table=True):
     actor_id: str | None = None
     action: str
     detail: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Notice(SQLModel, table=True):
+    """A notice to many groups (#通知): its text, sender, range, and when it went out."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sender_id: str = Field(index=True)
+    scope: str  # the range as the sender wrote it
+    rooms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    template: str | None = None
+    # draft (waits for 确认) | scheduled | sending | done | cancelled | expired
+    status: str = Field(default="draft", index=True)
+    created_at: datetime
+    send_at: datetime | None = None  # scheduled moment (None: at once on 确认)
+    confirmed_at: datetime | None = None
+    sent_at: datetime | None = None  # when it was handed to the outbox
+    reported_at: datetime | None = None
+    reached: int | None = None
+
+
+class NoticeDelivery(SQLModel, table=True):
+    """One group of a notice: the outbox row's key and how it went."""
+
+    __table_args__ = (UniqueConstraint("notice_id", "room_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    notice_id: int = Field(foreign_key="notice.id", index=True)
+    room_id: str
+    outbox_key: str
+    status: str = "pending"  # pending | sent | failed
+    attempts: int = 0
+    error: str | None = None
+    sent_at: datetime | None = None
+
+
+class Attachment(SQLModel, table=True):
+    """A photo stored by content hash; attached to a ticket as evidence or proof of the fix."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(index=True)
+    file_name: str  # <sha256>.<ext> under media_dir
+    mime: str
+    size: int
+    message_id: int = Field(unique=True)
+    room_id: str | None = Field(default=None, index=True)
+    person_id: str = Field(index=True)
+    ticket_id: int | None = Field(default=None, index=True)
+    role: str | None = None  # evidence | proof (None: not attached)
+    time: datetime = Field(index=True)
+
+
+class Vote(SQLModel, table=True):
+    """An owners' vote (业主表决) over some buildings, with its archived result."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(sa_column=Column(Text, nullable=False))
+    options: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    scope: str
+    building_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    major: bool = False
+    creator_id: str
+    created_at: datetime
+    deadline: datetime = Field(index=True)
+    status: str = Field(default="open", index=True)  # open | closed
+    closed_at: datetime | None = None
+    result: dict[str, object] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class Ballot(SQLModel, table=True):
+    """One household's current ballot in a vote (a later one replaces it until the deadline)."""
+
+    __table_args__ = (UniqueConstraint("vote_id", "household"),)
+    id: int | None = Field(default=None, primary_key=True)
+    vote_id: int = Field(foreign_key="vote.id", index=True)
+    household: str  # "阳光花园3号楼2-301" from the register, or "chat:<id>"
+    person_id: str
+    option: int  # 1-based
+    area: float | None = None
+    time: datetime
+    changes: int = 0

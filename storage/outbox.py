@@ -198,3 +198,11 @@ def pending_count(session: Session) -> int:
 def backoff(attempts: int, base: float, cap: float) -> timedelta:
     """Exponential backoff for the n-th failed attempt."""
     return timedelta(seconds=min(cap, base * (2 ** max(0, attempts - 1))))
+
+
+def states(session: Session, keys: Sequence[str]) -> dict[str, OutboxMessage]:
+    """The outbox rows with these keys (their status, attempts, last error), by key."""
+    if not keys:
+        return {}
+    rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.key).in_(list(keys))))
+    return {r.key: r for r in rows}

@@ -31,7 +31,14 @@ async def test_scheduler_runs_with_the_app_and_shares_the_jobs_triggers(
         assert jobs["due:digest"].trigger is digest.trigger
         # in the simulator the same trigger says when the digest is next due
         assert await digest.next_due(clock.now()) == local(2026, 11, 24, 8, 30)
-        assert [w.name for w in bot.timekeeper.work] == ["deadlines", "notices", "digest", "report"]
+        assert [w.name for w in bot.timekeeper.work] == [
+            "deadlines",
+            "notices",
+            "digest",
+            "report",
+            "broadcast",
+            "votes",
+        ]
     finally:
         await client.close()
     assert bot.scheduler is None  # shut down on cleanup

@@ -14,6 +14,7 @@ from handlers.context import Services
 def build_work(services: Services, *, auto_close: AutoClose | None = None) -> list[DueWork]:
     """Every job of the clock, in the order a tick runs them."""
     from bot.jobs.digest import DailyDigest
+    from bot.jobs.hub import NoticeWork, VoteWork
     from bot.jobs.monthly import MonthlyReport
     from bot.jobs.notices import RecurringNotices
 
@@ -22,6 +23,8 @@ def build_work(services: Services, *, auto_close: AutoClose | None = None) -> li
         RecurringNotices(services),
         DailyDigest(services),
         MonthlyReport(services),
+        NoticeWork(services),
+        VoteWork(services),
     ]
 
 

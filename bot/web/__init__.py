@@ -7,7 +7,7 @@ from sqlalchemy import ColumnElement
 
 from bot.api import TICKET_SCOPE
 from bot.app import BOT
-from bot.web import auth, directory_views, open311, openapi, views
+from bot.web import auth, directory_views, hub_views, open311, openapi, views
 from bot.web.auth import Handler, current_viewer
 
 
@@ -36,5 +36,6 @@ def setup(app: web.Application) -> None:
     app.middlewares.append(api_needs_sign_in)
     views.setup(app)
     directory_views.setup(app)
+    hub_views.setup(app)
     open311.setup(app)
     openapi.setup(app)

@@ -43,6 +43,7 @@ EVENT_LABELS: dict[str, str] = {
     "merged": "合并",
     "from_possible_complaint": "工作台立案",
     "alerted": "紧急通知",
+    "photo": "照片",
 }
 SOURCE_LABELS: dict[str, str] = {
     "group": "业主群",

@@ -16,17 +16,17 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import ColumnElement
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from bot import report
-from bot.report import ReportData
+from bot.report import ReportData, photo_cell
 from bot.web.common import SOURCE_LABELS, STATUS_LABELS, rung_label
 from bot.web.queries import ledger_rows
 from config.schema import Settings
 from handlers.privacy import mask_phones
 from handlers.sla import STEP_LABELS, next_deadline
 from storage.directory import Directory
-from storage.models import Ticket
+from storage.models import Attachment, Ticket
 from storage.stats import Rates, local_month_bounds, rates
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -55,6 +55,7 @@ LEDGER_COLUMNS = (
     "下一时限",
     "评价",
     "评价意见",
+    "照片",
 )
 _HEAD_FILL = PatternFill("solid", fgColor="B71C1C")
 
@@ -95,7 +96,9 @@ class Ledger:
             return ""
         return d.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
 
-    def ticket_row(self, t: Ticket, names: dict[str, str]) -> list[object]:
+    def ticket_row(
+        self, t: Ticket, names: dict[str, str], photos: Mapping[int, list[Attachment]] | None = None
+    ) -> list[object]:
         """One ledger line."""
         b = self.directory.buildings.get(t.building_id) if t.building_id else None
         nxt = next_deadline(t, self.settings)
@@ -127,12 +130,19 @@ class Ledger:
             f"{STEP_LABELS.get(nxt[0], nxt[0])} {self._local(nxt[1])}" if nxt else "",
             t.rating or "",
             mask_phones(t.rating_comment or ""),
+            photo_cell((photos or {}).get(t.id or -1, [])),
         ]
 
-    def _ledger_sheet(self, ws: Worksheet, tickets: list[Ticket], names: dict[str, str]) -> None:
+    def _ledger_sheet(
+        self,
+        ws: Worksheet,
+        tickets: list[Ticket],
+        names: dict[str, str],
+        photos: Mapping[int, list[Attachment]] | None = None,
+    ) -> None:
         _head(ws, LEDGER_COLUMNS)
         for t in tickets:
-            ws.append(self.ticket_row(t, names))
+            ws.append(self.ticket_row(t, names, photos))
         _widths(ws, {"A": 8, "B": 17, "C": 10, "F": 10, "G": 10, "H": 8, "I": 14, "J": 40})
 
     def ledger_xlsx(
@@ -149,12 +159,26 @@ class Ledger:
         ws = wb.active
         assert ws is not None
         ws.title = "问题台账"
-        self._ledger_sheet(ws, tickets, names)
+        self._ledger_sheet(ws, tickets, names, photos_of(session, [t.id for t in tickets if t.id]))
         info = wb.create_sheet("说明")
         info.append(["问题台账", title])
         info.append(["工单数", len(tickets)])
         info.append(["说明", "时间为北京时间；电话号码已隐去中间四位。"])
         return _save(wb)
+
+
+def photos_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Attachment]]:
+    """The photos of some tickets, oldest first, by ticket."""
+    out: dict[int, list[Attachment]] = {}
+    if not ticket_ids:
+        return out
+    for a in session.exec(
+        select(Attachment)
+        .where(col(Attachment.ticket_id).in_(ticket_ids))
+        .order_by(col(Attachment.time), col(Attachment.id))
+    ):
+        out.setdefault(a.ticket_id or -1, []).append(a)
+    return out
 
 
 def _save(wb: Workbook) -> bytes:

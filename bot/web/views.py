@@ -41,6 +41,7 @@ from bot.web.common import (
 from bot.web.exports import XLSX, Ledger, area_report, report_xlsx
 from bot.web.ranking import compound_ranking
 from handlers.sla import STEP_LABELS, next_deadline
+from storage.media import attachments_of
 from storage.models import RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
 from storage.outbox import pending_count as outbox_pending_count
 
@@ -337,7 +338,25 @@ async def ticket_page(request: web.Request) -> web.Response:
             )
         ],
     )
-    return render(request, "ticket.html", active="board", t=row, events=events, messages=messages)
+    assert t.id is not None
+    photos = [
+        {
+            "url": f"/media/{a.file_name}",
+            "label": "整改凭证" if a.role == "proof" else "现场照片",
+            "who": who(a.person_id),
+            "time": s.local(a.time).strftime("%Y-%m-%d %H:%M"),
+        }
+        for a in await s.db.run(attachments_of, t.id)
+    ]
+    return render(
+        request,
+        "ticket.html",
+        active="board",
+        t=row,
+        events=events,
+        messages=messages,
+        photos=photos,
+    )
 
 
 # --- possible complaints ---------------------------------------------------------------------

@@ -69,4 +69,6 @@ async def test_python_m_bot_run_channel_wechaty_answers_in_a_mocked_room(
             except TimeoutError:
                 bot.kill()
                 await bot.wait()
-    assert bot.returncode == 0, f"exit code {bot.returncode}; signals {signals!r}; the bot's log:\n{bot_log()}"
+    assert bot.returncode == 0, (
+        f"exit code {bot.returncode}; signals {signals!r}; the bot's log:\n{bot_log()}"
+    )
