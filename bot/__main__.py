@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from loguru import logger
@@ -48,8 +49,17 @@ def _run(args: argparse.Namespace) -> int:
     except SchemaBehind as e:
         logger.error("{}", e)
         return 2
-    bot = build_bot(settings, db=db)
-    app = create_app(bot)
+    clock = None
+    if settings.bot.channel == "sim" and (args.sim_start or args.sim_frozen):
+        from bot.simulator import SimClock
+
+        clock = SimClock(args.sim_start, running=not args.sim_frozen)
+    bot = build_bot(settings, db=db, clock=clock)
+    if bot.sim is not None and args.sim_send_log:
+        bot.sim.send_log = Path(args.sim_send_log)
+    # a frozen simulator clock moves only through POST /api/sim/clock, which runs what falls
+    # due: no real-time scheduler then (the process does the same thing for the same requests)
+    app = create_app(bot, background=not (bot.sim is not None and args.sim_frozen))
     host, port = settings.web.host, settings.web.port
     logger.info(
         "redsteward: channel={} database={} web=http://{}:{}/",
@@ -63,6 +73,16 @@ def _run(args: argparse.Namespace) -> int:
         logger.info("demo sign-in: {} — password as in {}", "、".join(signins), settings.source)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
+
+
+def _aware(text: str) -> datetime:
+    """An ISO 8601 moment as aware UTC (a naive one is UTC)."""
+    from bot.clock import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 moment: {text!r}") from None
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -139,6 +159,19 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--sim-start",
+        type=_aware,
+        help="simulator only: the clock's start, ISO 8601 (naive = UTC), e.g. 2026-11-23T02:00",
+    )
+    run.add_argument(
+        "--sim-frozen",
+        action="store_true",
+        help="simulator only: time stands still except through POST /api/sim/clock",
+    )
+    run.add_argument(
+        "--sim-send-log", help="simulator only: append every message sent to this file (JSONL)"
+    )
     run.set_defaults(fn=_run)
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
