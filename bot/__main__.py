@@ -142,6 +142,37 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from handlers.personal_data import erase_person
+
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        return 2
+    try:
+        now = SystemClock().now()
+        done = db.call(lambda session: erase_person(session, args.person, now, "cli"))
+    except LookupError:
+        print(f"no person {args.person!r} in {db.safe_url}", file=sys.stderr)
+        return 2
+    except PermissionError:
+        print(f"{args.person!r} holds a role: revoke it first", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    logger.info(
+        "personal data erased (now {}): {} message(s) blanked, {} ticket(s) kept anonymised",
+        done.person_id,
+        done.messages,
+        done.tickets,
+    )
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
 
@@ -186,6 +217,14 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     rep.add_argument("--db")
     rep.add_argument("--log-level", default="INFO")
     rep.set_defaults(fn=_report)
+    erase = sub.add_parser(
+        "erase", help="erase a person's personal data (tickets stay, anonymised)"
+    )
+    erase.add_argument("--person", required=True, help="the person's chat id")
+    erase.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    erase.add_argument("--db")
+    erase.add_argument("--log-level", default="INFO")
+    erase.set_defaults(fn=_erase)
     bench = sub.add_parser("bench", help="measure ingest throughput against plain jieba")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import admin, basics, notices, officers, resident, tickets
+from handlers import admin, basics, notices, officers, personal_data, resident, tickets
 from handlers.basics import help_text
 from handlers.context import Context
 from handlers.router import CommandArgs, Router
@@ -16,6 +16,7 @@ def build_router() -> Router:
     root.include(tickets.router)
     root.include(officers.router)
     root.include(admin.router)
+    root.include(personal_data.router)
     assert notices.ANSWERS_REGISTERED  # the consult answers for reception_day, five_listen
 
     @root.command(
