@@ -35,7 +35,18 @@ lint: install-test
 unit: install-test
 	$(BIN)/python -m pytest -q
 
-test: install-test
+# The browser tests drive Debian's Chromium (playwright with executable_path): install it, and a
+# CJK font for readable screenshots, when missing. Root on a fresh machine; sudo otherwise.
+browser-deps:
+	@pkgs=""; command -v chromium >/dev/null 2>&1 || pkgs="chromium"; \
+	{ command -v fc-list >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || pkgs="$$pkgs fonts-noto-cjk"; \
+	if [ -n "$$pkgs" ]; then \
+	  echo "installing from Debian's packages for the browser tests:$$pkgs"; \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$pkgs; \
+	fi
+
+test: install-test browser-deps
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -68,9 +68,16 @@ def _run(args: argparse.Namespace) -> int:
         host,
         port,
     )
-    signins = [p.name for p in settings.people if p.password]
+    signins = [f"{p.name} / {p.password}" for p in settings.people if p.password]
     if signins and settings.bot.channel == "sim":
-        logger.info("demo sign-in: {} — password as in {}", "、".join(signins), settings.source)
+        # demo passwords from the simulator's config file, never a real deployment's
+        logger.info(
+            "demo sign-in at http://{}:{}/login — {} (from {})",
+            host,
+            port,
+            "，".join(signins),
+            settings.source,
+        )
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
 

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from bot.app import BOT
 from storage.models import TICKET_STATUSES, Ticket
-from storage.tickets import ticket_by_number, ticket_events
+from storage.tickets import ticket_events
+
+TicketScope = Callable[[web.Request], list[ColumnElement[bool]]]
+# set by the dashboard: the conditions limiting tickets to the signed-in user's area
+TICKET_SCOPE: web.AppKey[TicketScope] = web.AppKey("ticket_scope")
+
+
+def ticket_scope(request: web.Request) -> list[ColumnElement[bool]]:
+    """SQL conditions limiting tickets to what this request may see (none: all)."""
+    scope = request.app.get(TICKET_SCOPE)
+    return scope(request) if scope is not None else []
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
@@ -77,8 +89,10 @@ async def list_tickets(request: web.Request) -> web.Response:
             raise bad_request(f"unknown building {building!r}")
         building_id = found[0]
 
+    scope = ticket_scope(request)
+
     def query(session: Session) -> list[Ticket]:
-        q = select(Ticket)
+        q = select(Ticket).where(*scope)
         if status:
             q = q.where(Ticket.status == status)
         if category:
@@ -99,8 +113,10 @@ async def get_ticket(request: web.Request) -> web.Response:
         raise bad_request("a ticket number is a whole number")
     number = int(raw)
 
+    scope = ticket_scope(request)
+
     def query(session: Session) -> tuple[Ticket, list[Any]] | None:
-        t = ticket_by_number(session, number)
+        t = session.exec(select(Ticket).where(Ticket.number == number, *scope)).first()
         if t is None:
             return None
         assert t.id is not None

@@ -209,8 +209,9 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:
-    """The web app around a bot: lifecycle, simulator API, JSON API, pages."""
-    from bot import api, pages, sim_api
+    """The web app around a bot: lifecycle, simulator API, JSON API, dashboard, Open311."""
+    from bot import api, sim_api
+    from bot import web as dashboard
 
     route_std_logging()
     app = web.Application(client_max_size=2 * 1024 * 1024, middlewares=[api_errors])
@@ -225,7 +226,7 @@ def create_app(bot: Bot, *, background: bool = True) -> web.Application:
     if background:
         app.cleanup_ctx.append(_scheduler_ctx)
     api.setup(app)
-    pages.setup(app)
+    dashboard.setup(app)
     if bot.sim is not None:
         sim_api.setup(app)
     return app

@@ -258,10 +258,29 @@ class BotConfig(_Model):
 
 
 class WebConfig(_Model):
-    """The web app: dashboard, simulator API."""
+    """The web app: dashboard, simulator API, sign-in sessions."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # signs the session cookie; env REDSTEWARD_SECRET_KEY wins; empty: a random key per run
+    secret_key: str = ""
+    session_hours: float = Field(default=12, gt=0, le=24 * 30)
+    secure_cookie: bool = False  # set when the dashboard is served over HTTPS
+
+
+class Open311Key(_Model):
+    """A system allowed to hand tickets over (e.g. the city's 12345 hotline)."""
+
+    name: str = Field(min_length=1)  # shown as the reporter: "12345热线"
+    key: str = Field(min_length=16)
+
+
+class Open311Config(_Model):
+    """The Open311 GeoReport v2 endpoint for the city's systems."""
+
+    jurisdiction_id: str = "redsteward.local"
+    api_keys: list[Open311Key] = Field(default_factory=list)
+    # env REDSTEWARD_OPEN311_KEY adds one key named "12345热线"
 
 
 DEFAULT_TEMPLATES: dict[str, str] = {
@@ -283,6 +302,14 @@ DEFAULT_TEMPLATES: dict[str, str] = {
     "consult_contact": "本楼{building}的红色管家：{stewards}；网格员：{grid}。有问题可直接在群里说明。",
     "consult_fees": "物业费标准与公共收益公示可咨询红色管家{stewards}，也可在社区物业管理窗口查询。",
     "consult_unknown": "这个问题我先记下了，红色管家{stewards}会为您解答。",
+    "ack_hotline": (
+        "12345热线转来反映：工单 #{number}【{category}】{place_part}：{summary}。"
+        "请红色管家{stewards}尽快处理。"
+    ),
+    "ack_from_dashboard": (
+        "社区已将这条反映登记为工单 #{number}【{category}】{place_part}。"
+        "请红色管家{stewards}尽快处理。"
+    ),
     "private_hint": "您好，我是{bot}。请在本楼业主群里直接说明问题，或发送“#帮助”查看可用命令。",
     # the clock: reminders, escalation, notices, digest (issue 5)
     "remind_group": (
@@ -380,6 +407,7 @@ class Settings(_Model):
 
     bot: BotConfig = BotConfig()
     web: WebConfig = WebConfig()
+    open311: Open311Config = Open311Config()
     wechaty: WechatyConfig = WechatyConfig()
     outbox: OutboxConfig = OutboxConfig()
     quiet_hours: QuietHours = QuietHours()

@@ -209,8 +209,11 @@ async def test_sim_api_rejects_bad_requests_politely(harness: Harness) -> None:
 
 
 async def test_pages_render(harness: Harness) -> None:
+    from tests.web.util import sign_in
+
     await harness.say(ROOM3, "张阿姨", "3号楼电梯坏了")
-    r = await harness.client.get("/")
+    assert await sign_in(harness.client, "赵书记") == 302
+    r = await harness.client.get("/tickets")
     assert r.status == 200 and "#1001" in await r.text()
     r = await harness.client.get("/sim")
     assert r.status == 200 and ROOM3 in await r.text()

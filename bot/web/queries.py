@@ -1,0 +1,204 @@
+"""The dashboard's reads: plain functions of a Session, limited to the viewer's area."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_
+from sqlmodel import Session, col, select
+
+from config.schema import Settings
+from handlers.sla import next_deadline
+from storage.models import (
+    OPEN_STATUSES,
+    Message,
+    Person,
+    PossibleComplaint,
+    Room,
+    Ticket,
+    TicketEvent,
+    TicketReporter,
+)
+from storage.tickets import ticket_by_number, ticket_events
+
+
+@dataclass(slots=True)
+class BoardFilter:
+    """The ticket board's filters (already validated)."""
+
+    status: str | None = None
+    category: str | None = None
+    building_id: int | None = None
+    rung: int | None = None
+    overdue: bool = False
+    urgent: bool = False
+
+
+def is_overdue(ticket: Ticket, settings: Settings, now: datetime) -> bool:
+    """An open ticket whose first unmet deadline has passed (as `#逾期` and the digest say)."""
+    if ticket.status not in OPEN_STATUSES:
+        return False
+    nxt = next_deadline(ticket, settings)
+    return nxt is not None and nxt[1] <= now
+
+
+def board(
+    session: Session,
+    scope: list[ColumnElement[bool]],
+    f: BoardFilter,
+    settings: Settings,
+    now: datetime,
+    limit: int,
+) -> list[Ticket]:
+    """Tickets matching the filters, newest first."""
+    q = select(Ticket).where(*scope)
+    if f.status:
+        q = q.where(Ticket.status == f.status)
+    if f.category:
+        q = q.where(Ticket.category == f.category)
+    if f.building_id is not None:
+        q = q.where(Ticket.building_id == f.building_id)
+    if f.rung is not None:
+        q = q.where(Ticket.rung == f.rung)
+    if f.urgent:
+        q = q.where(col(Ticket.urgent).is_(True))
+    q = q.order_by(col(Ticket.number).desc())
+    if f.overdue:
+        # overdue is decided from the ticket's state and the SLA, as everywhere else
+        q = q.where(col(Ticket.status).in_(list(OPEN_STATUSES)))
+        late = [t for t in session.exec(q) if is_overdue(t, settings, now)]
+        return late[:limit]
+    return list(session.exec(q.limit(limit)))
+
+
+@dataclass(slots=True)
+class AreaCounts:
+    """Open, overdue and resolved-today counts of one area."""
+
+    open: int = 0
+    overdue: int = 0
+    resolved_today: int = 0
+
+
+def area_counts(
+    session: Session,
+    scope: list[ColumnElement[bool]],
+    settings: Settings,
+    now: datetime,
+    today: datetime,
+) -> dict[tuple[int | None, int | None], AreaCounts]:
+    """Counts keyed by (community_id, building_id)."""
+    tickets = session.exec(
+        select(Ticket).where(
+            *scope,
+            or_(col(Ticket.status).in_(list(OPEN_STATUSES)), col(Ticket.resolved_at) >= today),
+        )
+    )
+    out: dict[tuple[int | None, int | None], AreaCounts] = {}
+    for t in tickets:
+        c = out.setdefault((t.community_id, t.building_id), AreaCounts())
+        if t.status in OPEN_STATUSES:
+            c.open += 1
+            c.overdue += is_overdue(t, settings, now)
+        if t.resolved_at is not None and t.resolved_at >= today and t.status != "cancelled":
+            c.resolved_today += 1
+    return out
+
+
+@dataclass(slots=True)
+class TicketDetail:
+    """A ticket with its log, its reporters and the messages that made it."""
+
+    ticket: Ticket
+    events: list[TicketEvent]
+    reporters: list[TicketReporter]
+    messages: list[Message]
+    names: dict[str, str] = field(default_factory=dict)
+    rooms: dict[str, str] = field(default_factory=dict)
+
+
+def ticket_detail(session: Session, number: int) -> TicketDetail | None:
+    """Everything the ticket page shows."""
+    t = ticket_by_number(session, number)
+    if t is None:
+        return None
+    assert t.id is not None
+    events = ticket_events(session, t.id)
+    reporters = list(
+        session.exec(
+            select(TicketReporter)
+            .where(TicketReporter.ticket_id == t.id)
+            .order_by(col(TicketReporter.time))
+        )
+    )
+    ids = {t.source_message_id, *(r.message_id for r in reporters), *(e.message_id for e in events)}
+    ids.discard(None)
+    messages = list(
+        session.exec(
+            select(Message)
+            .where(
+                or_(
+                    col(Message.id).in_(sorted(i for i in ids if i)), col(Message.ticket_id) == t.id
+                )
+            )
+            .order_by(col(Message.time), col(Message.id))
+        )
+    )
+    people = {t.reporter_id, t.assignee_id, *(e.actor_id for e in events)}
+    people |= {r.person_id for r in reporters}
+    people.discard(None)
+    names = {
+        p.id: p.name
+        for p in session.exec(select(Person).where(col(Person.id).in_(sorted(people))))  # type: ignore[arg-type]
+    }
+    room_ids = {m.room_id for m in messages if m.room_id}
+    rooms = {
+        r.id: r.topic for r in session.exec(select(Room).where(col(Room.id).in_(sorted(room_ids))))
+    }
+    return TicketDetail(t, events, reporters, messages, names, rooms)
+
+
+def possible_complaints(
+    session: Session, building_ids: frozenset[int] | None, status: str, limit: int = 200
+) -> list[tuple[PossibleComplaint, str, str | None]]:
+    """Possible complaints in the area with the sender's name and the room topic."""
+    q = select(PossibleComplaint).where(PossibleComplaint.status == status)
+    if building_ids is not None:
+        q = q.where(col(PossibleComplaint.building_id).in_(sorted(building_ids)))
+    rows = list(session.exec(q.order_by(col(PossibleComplaint.id).desc()).limit(limit)))
+    names = {
+        p.id: p.name
+        for p in session.exec(
+            select(Person).where(col(Person.id).in_(sorted({r.sender_id for r in rows})))
+        )
+    }
+    topics = {r.id: r.topic for r in session.exec(select(Room))}
+    return [
+        (r, names.get(r.sender_id, r.sender_id), topics.get(r.room_id) if r.room_id else None)
+        for r in rows
+    ]
+
+
+def ledger_rows(
+    session: Session, scope: list[ColumnElement[bool]], start: datetime, end: datetime
+) -> tuple[list[Ticket], dict[str, str]]:
+    """Tickets reported in [start, end) in the area, with the names of the people in them."""
+    tickets = list(
+        session.exec(
+            select(Ticket)
+            .where(*scope, col(Ticket.created_at) >= start, col(Ticket.created_at) < end)
+            .order_by(col(Ticket.number))
+        )
+    )
+    ids = {t.reporter_id for t in tickets} | {t.assignee_id for t in tickets if t.assignee_id}
+    names = {
+        p.id: p.name for p in session.exec(select(Person).where(col(Person.id).in_(sorted(ids))))
+    }
+    return tickets, names
+
+
+def row_dict(obj: Any) -> dict[str, Any]:
+    """A model row as a plain dict."""
+    return dict(obj.model_dump())
