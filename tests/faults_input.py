@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 from hypothesis import strategies as st
 from loguru import logger
 
-from config.schema import OutboxConfig
+from config.schema import OutboxConfig, Settings
 from tests.harness import Harness, demo_settings, running_bot
 
 T = TypeVar("T")
@@ -82,11 +82,12 @@ def error_log() -> Iterator[list[str]]:
 class SyncBot:
     """A running bot driven from synchronous code (hypothesis runs examples synchronously)."""
 
-    def __init__(self, db_url: str) -> None:
+    def __init__(self, db_url: str, settings: Settings | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         # no pacing: the frozen clock would hold the 21st answer of a minute back
         unpaced = OutboxConfig(per_room_per_minute=100_000, per_account_per_minute=100_000)
-        self._cm = running_bot(db_url, demo_settings(outbox=unpaced))
+        base = settings or demo_settings()
+        self._cm = running_bot(db_url, base.model_copy(update={"outbox": unpaced}))
         self.h: Harness = self.loop.run_until_complete(self._cm.__aenter__())
 
     def run(self, fn: Callable[[Harness], Coroutine[Any, Any, T]]) -> T:
