@@ -1,4 +1,14 @@
-"""Sending what the outbox holds: paced per group and per account, retried, never twice."""
+"""Sending what the outbox holds: paced per group and per account, retried, never twice.
+
+A message is claimed ('sending', one transaction), handed to the channel, then marked sent
+(one transaction for it and every message merged into it). What remains is at-least-once:
+if the process dies after the channel accepted a message and before that last commit, the
+rows are still 'sending'; the next start puts them back to pending (storage/outbox.py
+recover_sending) and the message goes out once more. WeChat offers no idempotent send to
+close this window; tests/test_faults_crash.py kills a process exactly there and counts the
+one repeat. Nothing is ever lost: a failed or timed-out send (`[outbox] send_timeout_seconds`)
+is retried with exponential backoff, and a paced message stays pending until its turn.
+"""
 
 from __future__ import annotations
 
