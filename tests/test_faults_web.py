@@ -40,6 +40,7 @@ FORMS = {
     "/directory/password": {"person_id": "wxid_admin", "password": "hacked-1234"},
     "/complaints/1/ticket": {"category": "repair"},
     "/complaints/1/dismiss": {"reason": "x"},
+    "/directory/erase": {"person_id": "sim_张阿姨"},
 }
 
 
@@ -182,3 +183,24 @@ def test_hostile_values_in_dashboard_forms_and_open311(tmp_path: Path) -> None:
             check()
     finally:
         bot.close()
+
+
+async def test_an_admin_erases_a_person_from_the_dashboard(web: Harness) -> None:
+    c = web.client
+    await web.say(ROOM3, "张阿姨", "3号楼2单元502门口楼道灯坏了，电话13812345678")
+    assert await sign_in(c, "赵书记") == 302
+    token = await page_csrf(c, "/directory")
+    before = await web.db.run(snapshot)
+    r = await c.post("/directory/erase", data={"_csrf": token, "person_id": "sim_张阿姨"})
+    assert r.status == 403 and await web.db.run(snapshot) == before
+    c.session.cookie_jar.clear()
+    assert await sign_in(c, "管理员") == 302
+    token = await page_csrf(c, "/directory")
+    r = await c.post("/directory/erase", data={"_csrf": token, "person_id": "wxid_wanghongguan"})
+    assert r.status == 400 and "请先撤销其角色" in await r.text()
+    r = await c.post("/directory/erase", data={"_csrf": token, "person_id": "sim_张阿姨"})
+    assert (
+        r.status == 200 and "已删除个人数据：1 条消息已清除，1 张工单保留为匿名" in await r.text()
+    )
+    ticket = await web.ticket(1001)
+    assert "张阿姨" not in str(ticket) and "13812345678" not in str(ticket)
