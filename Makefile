@@ -46,7 +46,14 @@ browser-deps:
 	  $$sudo apt-get update && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y $$pkgs; \
 	fi
 
-test: install-test browser-deps
+# the Wechaty integration tests serve a mocked WeChat with the official TypeScript packages
+gateway-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  test -d tests/wechaty_gateway/node_modules || \
+	  (cd tests/wechaty_gateway && npm ci --ignore-scripts --no-audit --no-fund); \
+	else echo "npm not found: the Wechaty integration tests will be skipped (or fail under CI)"; fi
+
+test: install-test browser-deps gateway-deps
 	$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -63,6 +63,7 @@ class OutboxSender:
         self._lock = asyncio.Lock()
         self._recent: deque[tuple[datetime, str | None]] = deque()
         self._loaded = False
+        self._paced_logged: datetime | None = None
 
     async def _load_recent(self, now: datetime) -> None:
         rows = await self.db.run(q.sent_since, now - MINUTE)
@@ -91,10 +92,12 @@ class OutboxSender:
                 await self._load_recent(now)
             sent = 0
             rows = await self.db.run(q.due, now)
+            paced = 0
             for group in merge_groups(rows, MAX_MERGED_CHARS):
                 head = group[0]
                 assert head.id is not None
                 if self._room_full(head.room_id, now):
+                    paced += len(group)
                     continue  # waits for the pacing window; stays pending, never dropped
                 claimed = [r for r in group if await self.db.run(q.claim, r.id)]
                 if not claimed:
@@ -103,6 +106,11 @@ class OutboxSender:
                     sent += 1
             if sent:
                 logger.debug("outbox sent {} message(s)", sent)
+            if paced and (self._paced_logged is None or now - self._paced_logged >= MINUTE):
+                self._paced_logged = now
+                logger.info(
+                    "outbox: {} message(s) waiting for the per-group/per-account pace", paced
+                )
             return sent
 
     async def _send_one(self, rows: list[OutboxMessage], now: datetime) -> bool:

@@ -42,6 +42,7 @@ from bot.web.exports import XLSX, Ledger, area_report, report_xlsx
 from bot.web.ranking import compound_ranking
 from handlers.sla import STEP_LABELS, next_deadline
 from storage.models import RUNGS, TICKET_STATUSES, PossibleComplaint, Ticket
+from storage.outbox import pending_count as outbox_pending_count
 from storage.stats import Rates, daily_series, rates
 
 BOARD_LIMIT = 300
@@ -138,9 +139,10 @@ async def overview(request: web.Request) -> web.Response:
         by_cat = rates(
             session, period.start, period.end, building_ids=v.building_ids, group_by="category"
         )
-        return counts, series, total.get(None, Rates()), by_cat
+        waiting = outbox_pending_count(session) if v.is_admin else None
+        return counts, series, total.get(None, Rates()), by_cat, waiting
 
-    counts, series, total, by_cat = await s.db.run(query)
+    counts, series, total, by_cat, waiting = await s.db.run(query)
     d = s.directory.current
     areas: dict[str, queries.AreaCounts] = {}
     for b in sorted(d.buildings.values(), key=lambda b: (b.community, b.compound)):
@@ -166,6 +168,7 @@ async def overview(request: web.Request) -> web.Response:
         request,
         "index.html",
         active="overview",
+        outbox_waiting=waiting,
         areas=areas,
         sums=sums,
         period=period,
