@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from loguru import logger
@@ -13,6 +14,16 @@ from config.schema import ROOT, ConfigError, Settings, load_settings
 from storage import Database, SchemaBehind
 
 DEFAULT_CONFIG = ROOT / "config" / "demo.toml"
+
+
+def _aware(text: str) -> datetime:
+    """An ISO 8601 moment as aware UTC (a naive one is UTC)."""
+    from bot.clock import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 moment: {text!r}") from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -50,19 +61,18 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     clock = None
     if args.sim_start or args.sim_frozen:
-        from datetime import UTC, datetime
-
         from bot.simulator import SimClock
 
         if settings.bot.channel != "sim":
             print("--sim-start/--sim-frozen need the simulator channel", file=sys.stderr)
             return 2
-        start = datetime.fromisoformat(args.sim_start) if args.sim_start else None
-        if start is not None and start.tzinfo is None:
-            start = start.replace(tzinfo=UTC)
-        clock = SimClock(start, running=not args.sim_frozen)
+        clock = SimClock(args.sim_start, running=not args.sim_frozen)
     bot = build_bot(settings, db=db, clock=clock)
-    app = create_app(bot)
+    if bot.sim is not None and args.sim_send_log:
+        bot.sim.send_log = Path(args.sim_send_log)
+    # a frozen simulator clock moves only through POST /api/sim/clock, which runs what falls
+    # due: no real-time scheduler then (the process does the same thing for the same requests)
+    app = create_app(bot, background=not (bot.sim is not None and args.sim_frozen))
     host, port = settings.web.host, settings.web.port
     logger.info(
         "redsteward: channel={} database={} web=http://{}:{}/",
@@ -166,6 +176,37 @@ def _vote_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from handlers.personal_data import erase_person
+
+    settings = _settings(args)
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        return 2
+    try:
+        now = SystemClock().now()
+        done = db.call(lambda session: erase_person(session, args.person, now, "cli"))
+    except LookupError:
+        print(f"no person {args.person!r} in {db.safe_url}", file=sys.stderr)
+        return 2
+    except PermissionError:
+        print(f"{args.person!r} holds a role: revoke it first", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
+    logger.info(
+        "personal data erased (now {}): {} message(s) blanked, {} ticket(s) kept anonymised",
+        done.person_id,
+        done.messages,
+        done.tickets,
+    )
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from bot.bench import run
     from bot.bench_scale import Sizes
@@ -192,13 +233,20 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     run.add_argument("--db", help="SQLAlchemy URL (sqlite:///var/x.db, postgresql://...)")
     run.add_argument("--host")
     run.add_argument("--port", type=int)
-    run.add_argument("--sim-start", help="simulator: the clock's start (ISO 8601, UTC if naive)")
+    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--sim-start",
+        type=_aware,
+        help="simulator only: the clock's start, ISO 8601 (naive = UTC), e.g. 2026-11-23T02:00",
+    )
     run.add_argument(
         "--sim-frozen",
         action="store_true",
-        help="simulator: the clock moves only when POST /api/sim/clock advances it",
+        help="simulator only: time stands still except through POST /api/sim/clock",
     )
-    run.add_argument("--log-level", default="INFO")
+    run.add_argument(
+        "--sim-send-log", help="simulator only: append every message sent to this file (JSONL)"
+    )
     run.set_defaults(fn=_run)
     mig = sub.add_parser("migrate", help="apply database migrations")
     mig.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -220,6 +268,14 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     ve.add_argument("--db")
     ve.add_argument("--log-level", default="INFO")
     ve.set_defaults(fn=_vote_export)
+    erase = sub.add_parser(
+        "erase", help="erase a person's personal data (tickets stay, anonymised)"
+    )
+    erase.add_argument("--person", required=True, help="the person's chat id")
+    erase.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    erase.add_argument("--db")
+    erase.add_argument("--log-level", default="INFO")
+    erase.set_defaults(fn=_erase)
     bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)

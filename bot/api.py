@@ -110,7 +110,7 @@ async def get_ticket(request: web.Request) -> web.Response:
     """GET /api/tickets/{number}: the ticket with its event log."""
     bot = request.app[BOT]
     raw = request.match_info["number"].lstrip("#")
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9:  # "²".isdigit() is True
         raise bad_request("a ticket number is a whole number")
     number = int(raw)
 

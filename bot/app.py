@@ -11,6 +11,7 @@ from pathlib import Path
 
 import jinja2
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
@@ -191,6 +192,22 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     bot.scheduler = None
 
 
+@web.middleware
+async def api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api/ every error is JSON with a message (aiohttp's own 404/405/413 are text)."""
+    try:
+        return await handler(request)
+    except web.HTTPException as e:
+        if not request.path.startswith("/api/") or e.status < 400:
+            raise
+        if e.content_type == "application/json":
+            raise
+        headers = {k: v for k, v in e.headers.items() if k.lower() == "allow"}
+        return web.json_response(
+            {"error": e.reason or str(e.status)}, status=e.status, headers=headers
+        )
+
+
 def create_app(bot: Bot, *, background: bool = True) -> web.Application:
     """The web app around a bot: lifecycle, simulator API, JSON API, dashboard, Open311."""
     from bot import api, media, sim_api
@@ -198,7 +215,8 @@ def create_app(bot: Bot, *, background: bool = True) -> web.Application:
 
     route_std_logging()
     app = web.Application(
-        client_max_size=max(2 * 1024 * 1024, bot.services.settings.media.max_bytes * 2)
+        client_max_size=max(2 * 1024 * 1024, bot.services.settings.media.max_bytes * 2),
+        middlewares=[api_errors],
     )
     app[BOT] = bot
     app[SETTINGS] = bot.services.settings

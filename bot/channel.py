@@ -55,6 +55,7 @@ class Outgoing:
     person_id: str | None = None
     mentions: tuple[str, ...] = field(default=())
     image_path: Path | None = None
+    keys: tuple[str, ...] = ()  # the outbox keys this send carries (for logs and tests)
 
 
 class ChannelError(Exception):

@@ -10,6 +10,7 @@ from loguru import logger
 
 from bot.channel import Incoming
 from bot.clock import as_utc
+from config.schema import ROLE_LABELS
 from handlers.basics import allowed
 from handlers.consult import answer_consult
 from handlers.context import Context, Services
@@ -20,7 +21,6 @@ from handlers.privacy import mask_phones
 from handlers.router import Router, normalise
 from handlers.votes import cast_reply, vote_reply
 from nlp import Understanding
-from storage.directory import ROLE_LABELS_FALLBACK
 from storage.tickets import (
     ensure_person,
     store_message,
@@ -193,9 +193,9 @@ class Dispatcher:
             cmd = inv.command
             if not allowed(ctx, cmd.roles):
                 # the ladder's order (steward, grid worker, ... admin), not the alphabet's
-                order = {r: i for i, r in enumerate(ROLE_LABELS_FALLBACK)}
+                order = {r: i for i, r in enumerate(ROLE_LABELS)}
                 ranked = sorted(cmd.roles or (), key=lambda r: (order.get(r, len(order)), r))
-                who = "、".join(ROLE_LABELS_FALLBACK.get(r, r) for r in ranked)
+                who = "、".join(ROLE_LABELS.get(r, r) for r in ranked)
                 raise NotAllowed(
                     f"抱歉，“{cmd.name}”只有{who}可以使用。发送 #帮助 查看您能用的命令。"
                 )

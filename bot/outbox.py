@@ -1,4 +1,14 @@
-"""Sending what the outbox holds: paced per group and per account, retried, never twice."""
+"""Sending what the outbox holds: paced per group and per account, retried, never twice.
+
+A message is claimed ('sending', one transaction), handed to the channel, then marked sent
+(one transaction for it and every message merged into it). What remains is at-least-once:
+if the process dies after the channel accepted a message and before that last commit, the
+rows are still 'sending'; the next start puts them back to pending (storage/outbox.py
+recover_sending) and the message goes out once more. WeChat offers no idempotent send to
+close this window; tests/test_faults_crash.py kills a process exactly there and counts the
+one repeat. Nothing is ever lost: a failed or timed-out send (`[outbox] send_timeout_seconds`)
+is retried with exponential backoff, and a paced message stays pending until its turn.
+"""
 
 from __future__ import annotations
 
@@ -119,10 +129,14 @@ class OutboxSender:
             person_id=row.person_id,
             mentions=tuple(row.mentions or ()),
             image_path=Path(row.image_path) if row.image_path else None,
+            keys=tuple(r.key for r in rows),
         )
+        timeout = self.config.send_timeout_seconds
         try:
-            channel_id = await asyncio.wait_for(self.channel.send(out), timeout=30)
+            channel_id = await asyncio.wait_for(self.channel.send(out), timeout=timeout)
         except (ChannelError, TimeoutError, OSError) as e:
+            if isinstance(e, TimeoutError) and not str(e):
+                e = TimeoutError(f"no answer from the channel within {timeout:g}s")
             retry = now + q.backoff(
                 row.attempts + 1, self.config.retry_base_seconds, self.config.retry_max_seconds
             )
@@ -139,9 +153,10 @@ class OutboxSender:
                 retry.isoformat(),
             )
             return False
-        await self.db.run(q.mark_sent, row.id, now, channel_id)
-        if len(rows) > 1:
-            await self.db.run(q.mark_merged, [r.id for r in rows[1:]], row.id, now)
+        # one transaction: a crash cannot leave the merged rows 'sending' (they would go twice)
+        merged = [r.id for r in rows[1:] if r.id is not None]
+        await self.db.run(q.mark_sent_group, row.id, merged, now, channel_id)
+        if merged:
             logger.info("outbox merged {} messages to {} into one", len(rows), row.person_id)
         self._recent.append((now, row.room_id))
         return True

@@ -47,7 +47,10 @@ def _person(request: web.Request, name: str) -> str:
 
 
 async def post_message(request: web.Request) -> web.Response:
-    """POST /api/sim/messages {room?, sender, text, mentions?}: returns once handled."""
+    """POST /api/sim/messages {room?, sender, text, mentions?, id?}: returns once handled.
+
+    A given id makes the message a replay when that id was delivered before.
+    """
     bot = request.app[BOT]
     sim = _sim(request)
     body = await _json_body(request)
@@ -63,6 +66,11 @@ async def post_message(request: web.Request) -> web.Response:
         room_id = sim.room_id_for(room)
         if room_id is None:
             raise _error(web.HTTPNotFound, f"no room {room!r}")
+    message_id = body.get("id")
+    if message_id is not None and (
+        not isinstance(message_id, str) or not 1 <= len(message_id) <= 128
+    ):
+        raise _error(web.HTTPBadRequest, "'id' must be a message id (1-128 characters)")
     mention_names = body.get("mentions", [])
     if not isinstance(mention_names, list) or not all(isinstance(m, str) for m in mention_names):
         raise _error(web.HTTPBadRequest, "'mentions' must be a list of display names")
@@ -83,6 +91,7 @@ async def post_message(request: web.Request) -> web.Response:
         room_id=room_id,
         mentions=mentions,
         quoted_text=quote,
+        message_id=message_id,
     )
     await bot.timekeeper.tick()
     return web.json_response(

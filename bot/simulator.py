@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import time as _time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from loguru import logger
 
 from bot.channel import ChannelError, Incoming, MessageHandler, Outgoing, RoomEventHandler
 from bot.clock import ManualClock
@@ -71,7 +75,12 @@ class SimChannel:
     rooms: dict[str, list[SimEntry]] = field(default_factory=dict)
     private: dict[str, list[SimEntry]] = field(default_factory=dict)
     fail_sends: int = 0  # tests: make the next n sends fail
+    hang_sends: int = 0  # tests: the next n sends never return (the outbox times them out)
+    connected: bool = True  # disconnect() / reconnect(): a dropped link, as puppets have
+    # every real send appended here as one JSON line (survives a SIGKILL: counts true sends)
+    send_log: Path | None = None
     name: str = "sim"
+    _backlog: list[Incoming] = field(default_factory=list)
     _on_message: MessageHandler | None = None
     _on_event: RoomEventHandler | None = None
     _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -102,10 +111,25 @@ class SimChannel:
 
     async def send(self, message: Outgoing) -> str | None:
         """Record the bot's message in the room or the private chat."""
+        if not self.connected:
+            raise ChannelError("the simulator channel is disconnected")
         if self.fail_sends > 0:
             self.fail_sends -= 1
             raise ChannelError("simulated send failure")
+        if self.hang_sends > 0:
+            self.hang_sends -= 1
+            await asyncio.Event().wait()  # never set: only the caller's timeout ends this
         mid = f"bot-{uuid.uuid4().hex[:12]}"
+        if self.send_log is not None:
+            line = {
+                "keys": list(message.keys),
+                "room_id": message.room_id,
+                "person_id": message.person_id,
+                "text": message.text,
+                "time": self.clock.now().isoformat(),
+            }
+            with self.send_log.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(line, ensure_ascii=False) + "\n")
         entry = SimEntry(
             mid,
             self.bot_id,
@@ -159,8 +183,33 @@ class SimChannel:
         )
         if self._on_message is None:
             raise ChannelError("the simulator is not running")
+        if not self.connected:
+            self._backlog.append(incoming)  # delivered when the link comes back
+            return incoming
         await self._on_message(incoming)
         return incoming
+
+    async def deliver(self, incoming: Incoming) -> None:
+        """Deliver an incoming message again, as a puppet replaying its history does."""
+        if self._on_message is None:
+            raise ChannelError("the simulator is not running")
+        logger.info("channel sim: message {} delivered again (replay)", incoming.message_id)
+        await self._on_message(incoming)
+
+    def disconnect(self) -> None:
+        """Drop the link: sends fail, incoming messages wait for reconnect()."""
+        self.connected = False
+        logger.warning("channel sim disconnected: sends fail and are retried from the outbox")
+
+    async def reconnect(self) -> int:
+        """Restore the link and deliver what arrived meanwhile; how many were held."""
+        self.connected = True
+        held, self._backlog = self._backlog, []
+        logger.info("channel sim reconnected: delivering {} held message(s)", len(held))
+        if self._on_message is not None:
+            for incoming in held:
+                await self._on_message(incoming)
+        return len(held)
 
     def transcript(self, room_id: str) -> list[dict[str, Any]]:
         """A room's messages in order."""

@@ -122,6 +122,8 @@ class OutboxConfig(_Model):
     per_account_per_minute: int = Field(default=60, ge=1)
     retry_base_seconds: float = Field(default=5.0, gt=0)
     retry_max_seconds: float = Field(default=600.0, gt=0)
+    # a send that has not returned by then counts as failed and is retried with backoff
+    send_timeout_seconds: float = Field(default=30.0, gt=0)
 
 
 class QuietHours(_Model):

@@ -262,11 +262,14 @@ async def cancel_notice(ctx: Context, args: CommandArgs) -> None:
         await cmd.handler(ctx, cmd.parse(raw, []))
         return
     number: int | None = None
+    usage = "#取消（放弃刚才预览的通知）或 #取消通知 编号（取消定时通知）"
     if raw:
         digits = raw.lstrip("#＃").strip()
-        if not digits.isdigit():
-            raise UsageError("#取消 或 #取消通知 编号")
+        if not (digits.isascii() and digits.isdigit()):
+            raise UsageError(usage)
         number = int(digits)
+    elif "取消通知" in normalise(ctx.text):
+        raise UsageError(usage, "缺少通知编号")  # "#取消通知" names a scheduled notice
     since = ctx.now - timedelta(minutes=ctx.settings.broadcast.confirm_minutes)
 
     def work(session: Session, tx: Tx) -> None:

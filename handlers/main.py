@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from handlers import admin, basics, broadcast, notices, officers, resident, tickets, votes
+from handlers import (
+    admin,
+    basics,
+    broadcast,
+    notices,
+    officers,
+    personal_data,
+    resident,
+    tickets,
+    votes,
+)
 from handlers.basics import help_text
 from handlers.context import Context
 from handlers.router import CommandArgs, Router
@@ -16,8 +26,9 @@ def build_router() -> Router:
     root.include(tickets.router)
     root.include(officers.router)
     root.include(admin.router)
-    root.include(broadcast.router)  # last: its 取消 (no number) is the notice's
+    root.include(personal_data.router)
     root.include(votes.router)
+    root.include(broadcast.router)  # last: its 取消 (no number) is the notice's
     assert notices.ANSWERS_REGISTERED  # the consult answers for reception_day, five_listen
 
     @root.command(

@@ -43,6 +43,12 @@ async def second(ctx: Context, args: CommandArgs) -> None:
             )
         if t.assignee_id == ctx.sender_id:
             raise DomainError(f"工单 #{t.number} 由您负责处理，不能附议。")
+        if ctx.building is not None and t.building_id is not None:
+            if ctx.building.id != t.building_id:
+                # another building's group cannot make this one's ticket major
+                raise DomainError(
+                    f"工单 #{t.number} 不是本楼的，请在该楼的业主群里附议，或私信红管家。"
+                )
         ctx.ticket_id = t.id
         added = second_ticket(
             session, t, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters

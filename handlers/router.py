@@ -13,6 +13,8 @@ from handlers.errors import UsageError
 
 ArgKind = Literal["number", "text", "optional_text", "mention", "word", "choice"]
 PREFIXES = ("#", "/")
+# commands a resident may type without the prefix (the whole message is the word)
+BARE_COMMANDS = ("我的数据",)
 _NUMBER = re.compile(r"^#?\s*(\d{1,9})(?!\d)")
 _MENTION = re.compile(r"^@(\S+?)(?:[\u2005\s]+|$)")
 
@@ -176,6 +178,8 @@ class Router:
     def find(self, text: str) -> Invocation | None:
         """The command a message invokes, if it starts with a prefix and a known word."""
         t = normalise(text)
+        if t in BARE_COMMANDS:
+            t = "#" + t
         if not t or t[0] not in PREFIXES:
             return None
         body = t[1:].lstrip()

@@ -46,7 +46,7 @@ def clean(text: str) -> str:
 
 def cn_to_int(numeral: str) -> int | None:
     """A Chinese or Arabic numeral as an int: 三->3, 十二->12, 二十->20, 五零二->502."""
-    if numeral.isdigit():
+    if numeral.isascii() and numeral.isdigit():  # not "²", which int() refuses
         return int(numeral)
     if not numeral or any(c not in _CN_DIGIT and c not in _CN_UNIT for c in numeral):
         return None

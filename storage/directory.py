@@ -194,14 +194,3 @@ def load_directory(session: Session) -> Directory:
 def audit(session: Session, now: datetime, actor_id: str | None, action: str, detail: str) -> None:
     """Log a change to buildings, groups, people or roles."""
     session.add(AuditLog(time=now, actor_id=actor_id, action=action, detail=detail))
-
-
-ROLE_LABELS_FALLBACK: dict[str, str] = {
-    "resident": "居民",
-    "red_steward": "红色管家",
-    "grid_worker": "网格员",
-    "community_secretary": "社区书记",
-    "street_officer": "街道干部",
-    "district_officer": "区县干部",
-    "admin": "管理员",
-}

@@ -156,6 +156,19 @@ def mark_sent(session: Session, message_id: int, now: datetime, channel_id: str 
     )
 
 
+def mark_sent_group(
+    session: Session,
+    head_id: int,
+    merged_ids: Sequence[int],
+    now: datetime,
+    channel_id: str | None,
+) -> None:
+    """Record one send that carried several messages, in one transaction (none left 'sending')."""
+    mark_sent(session, head_id, now, channel_id)
+    if merged_ids:
+        mark_merged(session, merged_ids, head_id, now)
+
+
 def mark_merged(session: Session, message_ids: Sequence[int], into: int, now: datetime) -> None:
     """Record messages that went out merged into another one."""
     session.execute(

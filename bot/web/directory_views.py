@@ -357,6 +357,30 @@ async def post_password(request: web.Request) -> web.Response:
     return await _admin_change(request, set_password, _form_str(form, "person_id", "人员", 100), pw)
 
 
+def erase_person_data(session: Session, actor: str, now: datetime, person_id: str) -> str:
+    """Erase a person's personal data (tickets stay, anonymised)."""
+    from handlers.personal_data import erase_person
+
+    if person_id == actor:
+        raise ActionRefused("不能删除自己的数据，请另一位管理员操作")
+    try:
+        done = erase_person(session, person_id, now, actor)
+    except LookupError:
+        raise ActionRefused("没有这个人员") from None
+    except PermissionError:
+        raise ActionRefused("此人担任着角色，请先撤销其角色") from None
+    return f"已删除个人数据：{done.messages} 条消息已清除，{done.tickets} 张工单保留为匿名"
+
+
+async def post_erase(request: web.Request) -> web.Response:
+    """POST /directory/erase: an admin erases a person's personal data."""
+    require_admin(require_viewer(request))
+    form = await request.post()
+    return await _admin_change(
+        request, erase_person_data, _form_str(form, "person_id", "微信号", 100)
+    )
+
+
 def setup(app: web.Application) -> None:
     """Register the directory pages."""
     app.router.add_get("/directory", directory_page)
@@ -365,3 +389,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/directory/roles", post_grant)
     app.router.add_post("/directory/roles/{id}/revoke", post_revoke)
     app.router.add_post("/directory/password", post_password)
+    app.router.add_post("/directory/erase", post_erase)

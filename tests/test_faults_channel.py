@@ -1,0 +1,173 @@
+"""The channel misbehaves: sends fail, hang, the link drops, messages come twice or again
+after a restart. Nothing is lost, nothing is doubled, and each fault leaves a clear log line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from loguru import logger
+from sqlmodel import select
+
+from bot.channel import Incoming
+from config.schema import OutboxConfig
+from storage.models import Message, OutboxMessage, Ticket
+from tests.commands_support import ROOM3
+from tests.harness import Harness, demo_settings, later, running_bot
+
+COMPLAINT = "3号楼2单元楼道灯坏了好几天了"
+
+
+@contextmanager
+def logged() -> Iterator[list[str]]:
+    """Every log line (level and message) while the block runs."""
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(m.record["level"].name + " " + m.record["message"]))
+    try:
+        yield lines
+    finally:
+        logger.remove(sink)
+
+
+async def counts(h: Harness) -> tuple[int, int]:
+    """(tickets, messages stored)."""
+
+    def q(session):  # type: ignore[no-untyped-def]
+        return (
+            len(session.exec(select(Ticket)).all()),
+            len(session.exec(select(Message)).all()),
+        )
+
+    return await h.db.run(q)
+
+
+async def outbox(h: Harness) -> list[tuple[str, str, int]]:
+    """(key, status, attempts) of every outbox row."""
+
+    def q(session):  # type: ignore[no-untyped-def]
+        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id))
+        return [(o.key, o.status, o.attempts) for o in rows]
+
+    return await h.db.run(q)
+
+
+async def test_failed_sends_are_retried_with_backoff_and_arrive_once(harness: Harness) -> None:
+    h = harness
+    h.sim.fail_sends = 2
+    with logged() as lines:
+        await h.say(ROOM3, "张阿姨", COMPLAINT)
+        assert await h.bot_lines(ROOM3) == []  # the ack failed: still in the outbox
+        assert [s for _, s, _ in await outbox(h)] == ["pending"]
+        await h.advance(0.05)  # 3 s: before the 5 s backoff, nothing is tried
+        assert [a for *_, a in await outbox(h)] == [1]
+        await h.advance(1)  # the second try (after 5 s) fails too, the third (10 s later) works
+    assert [(s, a) for _, s, a in await outbox(h)] == [("sent", 3)]
+    acks = await h.bot_lines(ROOM3)
+    assert len(acks) == 1 and "#1001" in acks[0]
+    failures = [x for x in lines if "failed (ChannelError: simulated send failure)" in x]
+    assert len(failures) == 2 and all(x.startswith("WARNING send of outbox #1") for x in failures)
+    assert "retry at" in failures[0]
+
+
+async def test_a_hanging_send_times_out_and_is_retried(sqlite_url: str) -> None:
+    settings = demo_settings(outbox=OutboxConfig(send_timeout_seconds=0.05))
+    async with running_bot(sqlite_url, settings) as h:
+        h.sim.hang_sends = 1
+        with logged() as lines:
+            await h.say(ROOM3, "张阿姨", COMPLAINT)
+            assert await h.bot_lines(ROOM3) == []
+            await h.advance(1)
+        assert len(await h.bot_lines(ROOM3)) == 1
+        assert [(s, a) for _, s, a in await outbox(h)] == [("sent", 2)]
+        assert any(
+            "failed (TimeoutError: no answer from the channel within 0.05s)" in x for x in lines
+        )
+
+
+async def test_a_dropped_link_holds_messages_and_delivers_after_reconnect(
+    harness: Harness,
+) -> None:
+    h = harness
+    with logged() as lines:
+        h.sim.disconnect()
+        await h.say(ROOM3, "张阿姨", COMPLAINT)  # held by the channel while it is down
+        assert await counts(h) == (0, 0)
+        assert await h.sim.reconnect() == 1
+        await h.advance(0)
+        assert await counts(h) == (1, 1)
+        assert len(await h.bot_lines(ROOM3)) == 1
+        # down again when the response deadline passes: the reminder waits in the outbox
+        h.sim.disconnect()
+        await h.advance(25)
+        assert len(await h.bot_lines(ROOM3)) == 1
+        assert any(k.startswith("remind:") and s == "pending" for k, s, _ in await outbox(h))
+        await h.sim.reconnect()
+        await h.advance(10)  # the retries after their backoff
+    replies = await h.bot_lines(ROOM3)
+    assert len(replies) == 2 and "时限已过" in replies[1]
+    assert len(await h.private("王红管")) == 1
+    assert all(s == "sent" for _, s, _ in await outbox(h))
+    assert any(x.startswith("WARNING channel sim disconnected") for x in lines)
+    assert any("reconnected: delivering 1 held message(s)" in x for x in lines)
+    assert any("the simulator channel is disconnected" in x for x in lines)
+
+
+async def test_the_same_message_delivered_twice_makes_one_ticket_and_one_reply(
+    harness: Harness,
+) -> None:
+    h = harness
+    with logged() as lines:
+        await h.say(ROOM3, "张阿姨", COMPLAINT, id="wx-1")
+        await h.say(ROOM3, "张阿姨", COMPLAINT, id="wx-1")  # the puppet delivers it again
+        chatter = "今天天气不错"
+        await h.say(ROOM3, "李大爷", chatter, id="wx-2")
+        await h.say(ROOM3, "李大爷", chatter, id="wx-2")
+    assert await counts(h) == (1, 2)
+    assert len(await h.bot_lines(ROOM3)) == 1
+    dup = [x for x in lines if "duplicate delivery of message" in x]
+    assert dup == [
+        "INFO duplicate delivery of message wx-1 ignored",
+        "INFO duplicate delivery of message wx-2 ignored",
+    ]
+
+
+async def test_a_replay_through_the_channel_after_handling_changes_nothing(
+    harness: Harness,
+) -> None:
+    h = harness
+    incoming = Incoming(
+        message_id="wx-9",
+        sender_id="sim_张阿姨",
+        sender_name="张阿姨",
+        text=COMPLAINT,
+        time=later(0),
+        room_id="room-yg-3",
+        room_topic=ROOM3,
+    )
+    await h.sim.deliver(incoming)
+    await h.advance(0)
+    with logged() as lines:
+        await h.sim.deliver(incoming)
+        await h.advance(0)
+    assert await counts(h) == (1, 1)
+    assert len(await h.bot_lines(ROOM3)) == 1
+    assert "INFO channel sim: message wx-9 delivered again (replay)" in lines
+    assert "INFO duplicate delivery of message wx-9 ignored" in lines
+
+
+async def test_messages_replayed_after_a_restart_are_recognised(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    async with running_bot(sqlite_url) as h:
+        await h.say(ROOM3, "张阿姨", COMPLAINT, id="wx-r1")
+        await h.say(ROOM3, "王红管", "#接单 1001", id="wx-r2")
+        before = await outbox(h)
+    async with running_bot(sqlite_url, start=later(5)) as h:
+        with logged() as lines:
+            await h.say(ROOM3, "张阿姨", COMPLAINT, id="wx-r1")
+            await h.say(ROOM3, "王红管", "#接单 1001", id="wx-r2")
+        assert await counts(h) == (1, 2)
+        assert await h.bot_lines(ROOM3) == []  # nothing answered twice
+        assert await outbox(h) == before
+    assert sum("duplicate delivery" in x for x in lines) == 2
