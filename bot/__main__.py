@@ -290,6 +290,12 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     args = parser.parse_args(argv)
     if configure_logging:
         configure(args.log_level)
+        # `kill -USR1 <pid>` prints every thread's stack to stderr: how to see a stuck process
+        import faulthandler
+        import signal
+
+        if hasattr(signal, "SIGUSR1"):
+            faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return int(args.fn(args))
     except ConfigError as e:

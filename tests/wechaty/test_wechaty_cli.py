@@ -67,6 +67,8 @@ async def test_python_m_bot_run_channel_wechaty_answers_in_a_mocked_room(
             try:
                 await asyncio.wait_for(bot.wait(), 60)
             except TimeoutError:
+                bot.send_signal(signal.SIGUSR1)  # the stacks of a shutdown that hangs, to the log
+                await asyncio.sleep(1)
                 bot.kill()
                 await bot.wait()
     assert bot.returncode == 0, (
