@@ -26,6 +26,18 @@ def _aware(text: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 moment: {text!r}") from None
 
 
+def _prepared_db(settings: Settings) -> Database | None:
+    """The configured database, created if new; None (logged) when its schema is behind."""
+    db = Database(settings.bot.database)
+    try:
+        db.prepare()
+    except SchemaBehind as e:
+        logger.error("{}", e)
+        db.close()
+        return None
+    return db
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings(args.config)
     bot = settings.bot
@@ -53,11 +65,8 @@ def _run(args: argparse.Namespace) -> int:
     from bot.app import build_bot, create_app
 
     settings = _settings(args)
-    db = Database(settings.bot.database)
-    try:
-        db.prepare()
-    except SchemaBehind as e:
-        logger.error("{}", e)
+    db = _prepared_db(settings)
+    if db is None:
         return 2
     clock = None
     if args.sim_start or args.sim_frozen:
@@ -121,11 +130,8 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     year, month = int(m.group(1)), int(m.group(2))
     settings = _settings(args)
-    db = Database(settings.bot.database)
-    try:
-        db.prepare()
-    except SchemaBehind as e:
-        logger.error("{}", e)
+    db = _prepared_db(settings)
+    if db is None:
         return 2
     directory = db.call(load_directory)
     community_id = None
@@ -159,11 +165,8 @@ def _vote_export(args: argparse.Namespace) -> int:
     from storage.directory import load_directory
 
     settings = _settings(args)
-    db = Database(settings.bot.database)
-    try:
-        db.prepare()
-    except SchemaBehind as e:
-        logger.error("{}", e)
+    db = _prepared_db(settings)
+    if db is None:
         return 2
     directory = db.call(load_directory)
     data = db.call(functools.partial(collect, vote_id=args.vote), settings, directory)
@@ -181,11 +184,8 @@ def _erase(args: argparse.Namespace) -> int:
     from handlers.personal_data import erase_person
 
     settings = _settings(args)
-    db = Database(settings.bot.database)
-    try:
-        db.prepare()
-    except SchemaBehind as e:
-        logger.error("{}", e)
+    db = _prepared_db(settings)
+    if db is None:
         return 2
     try:
         now = SystemClock().now()

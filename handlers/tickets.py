@@ -6,6 +6,8 @@ every step is a transition of handlers/lifecycle.py, in one transaction with its
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlmodel import Session
 
 from handlers import lifecycle
@@ -36,7 +38,7 @@ from storage.tickets import is_reporter, open_tickets_of, person_named, ticket_e
 router = Router("tickets")
 
 NUMBER = Arg("工单号", "number")
-TODO_SHOWN = 20
+SHOWN_IN_LIST = 20
 
 
 def act_of(ctx: Context) -> Act:
@@ -109,6 +111,24 @@ async def claim(ctx: Context, args: CommandArgs) -> None:
     await ctx.run(work)
 
 
+WrittenStep = Callable[[Session, Ticket, Act, str], None]
+
+
+async def written_step(
+    ctx: Context, number: int, text: str, step: WrittenStep, template: str, action: str
+) -> None:
+    """A step that carries the actor's words (方案, 进展, 办结); the group is told."""
+
+    def work(session: Session, tx: Tx) -> None:
+        t = find_ticket(session, number, lock=True)
+        require_actor(ctx, t)
+        step(session, t, act_of(ctx), text)
+        ctx.ticket_id = t.id
+        tell_group(ctx, session, t, template, action, tx.send, text=text)
+
+    await ctx.run(work)
+
+
 @router.command(
     "方案",
     aliases=("plan",),
@@ -120,16 +140,9 @@ async def claim(ctx: Context, args: CommandArgs) -> None:
 )
 async def plan(ctx: Context, args: CommandArgs) -> None:
     """方案 N 内容: the plan; the group is told."""
-    number, text = args.number("工单号"), args.text("内容")
-
-    def work(session: Session, tx: Tx) -> None:
-        t = find_ticket(session, number, lock=True)
-        require_actor(ctx, t)
-        lifecycle.plan(session, t, act_of(ctx), text)
-        ctx.ticket_id = t.id
-        tell_group(ctx, session, t, "status_planned", "提交方案", tx.send, text=text)
-
-    await ctx.run(work)
+    await written_step(
+        ctx, args.number("工单号"), args.text("内容"), lifecycle.plan, "status_planned", "提交方案"
+    )
 
 
 @router.command(
@@ -143,16 +156,14 @@ async def plan(ctx: Context, args: CommandArgs) -> None:
 )
 async def progress(ctx: Context, args: CommandArgs) -> None:
     """进展 N 内容: a written update; the group is told."""
-    number, text = args.number("工单号"), args.text("内容")
-
-    def work(session: Session, tx: Tx) -> None:
-        t = find_ticket(session, number, lock=True)
-        require_actor(ctx, t)
-        lifecycle.progress(session, t, act_of(ctx), text)
-        ctx.ticket_id = t.id
-        tell_group(ctx, session, t, "status_progress", "更新进展", tx.send, text=text)
-
-    await ctx.run(work)
+    await written_step(
+        ctx,
+        args.number("工单号"),
+        args.text("内容"),
+        lifecycle.progress,
+        "status_progress",
+        "更新进展",
+    )
 
 
 @router.command(
@@ -166,16 +177,9 @@ async def progress(ctx: Context, args: CommandArgs) -> None:
 )
 async def resolve(ctx: Context, args: CommandArgs) -> None:
     """办结 N 说明: solved; the reporters are asked to rate it."""
-    number, note = args.number("工单号"), args.text("说明")
-
-    def work(session: Session, tx: Tx) -> None:
-        t = find_ticket(session, number, lock=True)
-        require_actor(ctx, t)
-        lifecycle.resolve(session, t, act_of(ctx), note)
-        ctx.ticket_id = t.id
-        tell_group(ctx, session, t, "status_resolved", "办结", tx.send, text=note)
-
-    await ctx.run(work)
+    await written_step(
+        ctx, args.number("工单号"), args.text("说明"), lifecycle.resolve, "status_resolved", "办结"
+    )
 
 
 def target_person(ctx: Context, session: Session, args: CommandArgs) -> tuple[str, str]:
@@ -322,9 +326,9 @@ async def todo(ctx: Context, _args: CommandArgs) -> None:
             tx.send(ctx.reply(s.template("todo_empty")))
             return
         lines = [s.template("todo_header").format(count=len(rows))]
-        lines += [ticket_line(ctx.services, d, t, ctx.now) for t in rows[:TODO_SHOWN]]
-        if len(rows) > TODO_SHOWN:
-            lines.append(f"……另有 {len(rows) - TODO_SHOWN} 条，请在工作台查看。")
+        lines += [ticket_line(ctx.services, d, t, ctx.now) for t in rows[:SHOWN_IN_LIST]]
+        if len(rows) > SHOWN_IN_LIST:
+            lines.append(f"……另有 {len(rows) - SHOWN_IN_LIST} 条，请在工作台查看。")
         tx.send(ctx.reply("\n".join(lines)))
 
     await ctx.run(work)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -9,8 +10,11 @@ from apscheduler.triggers.cron import CronTrigger
 from handlers.context import Services
 
 
-class CalendarJob:
-    """Due at each fire time of a trigger; run(now) handles the latest one not yet done."""
+class CalendarJob(ABC):
+    """Due at each fire time of a trigger; run(now) handles the latest one not yet done.
+
+    Subclasses (the digest, the monthly report) say what one occurrence does in fire().
+    """
 
     name = "calendar"
     catch_up: timedelta = timedelta(hours=12)
@@ -43,6 +47,6 @@ class CalendarJob:
         await self.fire(fire, now)
         self._done = fire
 
+    @abstractmethod
     async def fire(self, fire: datetime, now: datetime) -> None:
         """Do one occurrence (fire: its scheduled moment, local)."""
-        raise NotImplementedError
