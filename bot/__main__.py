@@ -220,7 +220,7 @@ def _bench(args: argparse.Namespace) -> int:
             due=min(args.due, args.open, args.tickets),
             months=args.months,
         )
-    return run(args.messages, args.pg, args.concurrency, sizes)
+    return run(args.messages, args.pg, args.concurrency, sizes, args.paced_rate)
 
 
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
@@ -279,6 +279,9 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
     bench.add_argument("--messages", type=int, default=5000)
     bench.add_argument("--concurrency", type=int, default=32)
+    bench.add_argument(
+        "--paced-rate", type=float, default=200.0, help="latency: messages arriving per second"
+    )
     bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
     bench.add_argument("--rooms", type=int, default=10_000, help="scale: rooms (= buildings)")
     bench.add_argument("--tickets", type=int, default=1_000_000, help="scale: 0 skips it")

@@ -22,7 +22,8 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
     for figure in (
         "[sqlite] ingest: 40 messages",
         "plain jieba.lcut over the same messages",
-        "[sqlite] handling latency p50",
+        "[sqlite] handling latency at full load (4 messages in flight",
+        "[sqlite] handling latency with messages arriving steadily at 200 msg/s (40 messages",
         "[sqlite] digest of one community",
         "[sqlite] monthly report",
         "[sqlite] dashboard overview",
