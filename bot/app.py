@@ -148,6 +148,17 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     db.close()
 
 
+DIRECTORY_REFRESH_SECONDS = 10
+
+
+async def _refresh_directory(bot: Bot) -> None:
+    try:
+        if await bot.services.directory.refresh():
+            logger.info("directory changed in another process: snapshot reloaded")
+    except Exception:
+        logger.exception("directory refresh failed")
+
+
 async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """APScheduler drives the ticks in real time; the simulator's clock API drives them too."""
     bot = app[BOT]
@@ -156,6 +167,16 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     bot.services.wake_outbox = wake.set
     scheduler.add_job(
         bot.timekeeper.tick, "interval", seconds=15, id="tick", max_instances=1, coalesce=True
+    )
+    # another process (one per WeChat account) may have changed buildings, people or roles
+    scheduler.add_job(
+        _refresh_directory,
+        "interval",
+        args=[bot],
+        seconds=DIRECTORY_REFRESH_SECONDS,
+        id="directory",
+        max_instances=1,
+        coalesce=True,
     )
     # the calendar jobs also wake the timekeeper at their exact moment (the same triggers
     # give their next_due in the simulator); the tick runs every job due by then

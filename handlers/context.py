@@ -13,7 +13,14 @@ from sqlmodel import Session
 from config.schema import Settings
 from nlp import Classifier
 from storage import Database
-from storage.directory import BuildingInfo, Directory, PersonInfo, load_directory
+from storage.directory import (
+    BuildingInfo,
+    Directory,
+    PersonInfo,
+    directory_version,
+    load_changed_directory,
+    load_directory,
+)
 from storage.outbox import enqueue
 from storage.tickets import mark_handled
 
@@ -36,9 +43,17 @@ class DirectoryHolder:
         self.current = Directory()
 
     async def reload(self) -> Directory:
-        """Rebuild the snapshot from the tables."""
-        self.current = await self._db.run(load_directory)
+        """After a change: rebuild the snapshot and tell other processes (the version bumps)."""
+        self.current = await self._db.run(load_changed_directory)
         return self.current
+
+    async def refresh(self) -> bool:
+        """Rebuild the snapshot if another process changed the directory; whether it did."""
+        version = await self._db.run(directory_version)
+        if version == self.current.version:
+            return False
+        self.current = await self._db.run(load_directory)
+        return True
 
     def reload_sync(self) -> Directory:
         """Rebuild the snapshot from the tables (outside the event loop)."""

@@ -1,7 +1,9 @@
 """Who and where: buildings, rooms, people and roles, as one in-memory snapshot.
 
 The snapshot is rebuilt from the tables whenever they change (config sync, admin commands),
-so handlers answer "who is the steward of this building" without a query.
+so handlers answer "who is the steward of this building" without a query. Several processes
+may share one database (one per WeChat account): a change bumps a version counter in the
+database, and every process compares it with its snapshot's version now and then.
 """
 
 from __future__ import annotations
@@ -10,17 +12,20 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from storage.models import (
     AuditLog,
     Building,
     Community,
     Compound,
+    Counter,
     Person,
     RoleAssignment,
     Room,
 )
+from storage.sql import insert_ignore
 
 LADDER_ROLES = ("grid_worker", "community_secretary", "street_officer", "district_officer")
 
@@ -75,6 +80,7 @@ class Directory:
     rooms: dict[str, tuple[str, int | None]] = field(default_factory=dict)  # id -> topic, bldg
     people: dict[str, PersonInfo] = field(default_factory=dict)
     communities: dict[int, tuple[str, str, str]] = field(default_factory=dict)  # name,street,dist
+    version: int = 0  # the database's directory version this snapshot was read at
     _rooms_by_building: dict[int, list[str]] = field(default_factory=dict)
 
     def building_of_room(self, room_id: str | None) -> BuildingInfo | None:
@@ -154,7 +160,9 @@ class Directory:
 
 def load_directory(session: Session) -> Directory:
     """Build the snapshot from the tables."""
-    d = Directory()
+    # the version is read first: a change committed after it bumps it again, so a snapshot
+    # is never newer-looking than its data
+    d = Directory(version=directory_version(session))
     communities = {c.id: c for c in session.exec(select(Community))}
     compounds = {c.id: c for c in session.exec(select(Compound))}
     for cid, c in communities.items():
@@ -194,3 +202,28 @@ def load_directory(session: Session) -> Directory:
 def audit(session: Session, now: datetime, actor_id: str | None, action: str, detail: str) -> None:
     """Log a change to buildings, groups, people or roles."""
     session.add(AuditLog(time=now, actor_id=actor_id, action=action, detail=detail))
+
+
+DIRECTORY_VERSION = "directory"  # the Counter row every change to the directory bumps
+
+
+def directory_version(session: Session) -> int:
+    """The directory's version in the database (0 before the first change)."""
+    found = session.exec(select(Counter.value).where(col(Counter.name) == DIRECTORY_VERSION))
+    return int(found.first() or 0)
+
+
+def bump_directory_version(session: Session) -> None:
+    """Record that the directory changed, so other processes reload their snapshots."""
+    insert_ignore(session, Counter, [{"name": DIRECTORY_VERSION, "value": 0}])
+    session.connection().execute(
+        update(Counter)
+        .where(col(Counter.name) == DIRECTORY_VERSION)
+        .values(value=Counter.value + 1)
+    )
+
+
+def load_changed_directory(session: Session) -> Directory:
+    """After a change: bump the version and build the snapshot, in one transaction."""
+    bump_directory_version(session)
+    return load_directory(session)
