@@ -11,8 +11,10 @@ import asyncio
 import hmac
 import os
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from aiohttp import web
 from argon2 import PasswordHasher
@@ -258,8 +260,58 @@ def sign_out(request: web.Request) -> None:
     sess.dirty = True
 
 
+class SignInThrottle:
+    """Failed sign-ins slow a guesser down: too many for one account or one address, and
+    further tries are refused for a while (the right password included, so guessing gains
+    nothing). Kept in the process: each web process counts its own tries.
+    """
+
+    WINDOW = timedelta(minutes=15)
+    PER_LOGIN = 5
+    PER_ADDRESS = 20
+
+    def __init__(self) -> None:
+        self._failures: dict[str, deque[datetime]] = {}
+
+    def _recent(self, key: str, now: datetime) -> deque[datetime]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.WINDOW:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def wait(self, login: str, address: str, now: datetime) -> timedelta | None:
+        """How long this login or address must wait before trying again, or None."""
+        waits = []
+        for key, limit in (
+            (f"login:{login.casefold()}", self.PER_LOGIN),
+            (f"addr:{address}", self.PER_ADDRESS),
+        ):
+            times = self._recent(key, now)
+            if len(times) >= limit:
+                waits.append(times[0] + self.WINDOW - now)
+        return max(waits) if waits else None
+
+    def failed(self, login: str, address: str, now: datetime) -> None:
+        """Count a failed try."""
+        for key in (f"login:{login.casefold()}", f"addr:{address}"):
+            self._recent(key, now)
+            self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, login: str) -> None:
+        """A right password forgets the account's failures (not the address's)."""
+        self._failures.pop(f"login:{login.casefold()}", None)
+
+
+THROTTLE = web.AppKey("sign_in_throttle", SignInThrottle)
+
+
 def setup(app: web.Application) -> None:
     """Install the session middleware and its signer."""
     settings = app[BOT].services.settings
     app[SESSION] = URLSafeTimedSerializer(secret_key(settings), salt="redsteward-session")
+    app[THROTTLE] = SignInThrottle()
     app.middlewares.append(session_middleware)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ from bot.app import BOT
 from bot.web import queries
 from bot.web.actions import ActionRefused, dismiss_complaint, ticket_from_complaint
 from bot.web.auth import (
+    THROTTLE,
     Viewer,
     check_password,
     current_viewer,
@@ -98,11 +100,27 @@ async def login_submit(request: web.Request) -> web.Response:
     if not isinstance(login, str) or not isinstance(password, str) or not login.strip():
         return _login_form(request, "请输入账号和密码", 400, next_path=next_path)
     s = services_of(request)
-    person_id = await check_password(request, login[:64], password[:256])
-    if person_id is None or viewer_for(s.directory.current, person_id) is None:
-        return _login_form(
-            request, "账号或密码不正确，或该账号没有工作台权限", 401, login[:64], next_path
+    login = login.strip()[:64]
+    throttle, address, now = request.app[THROTTLE], request.remote or "?", s.clock.now()
+    wait = throttle.wait(login, address, now)
+    if wait is not None:
+        minutes = max(1, math.ceil(wait.total_seconds() / 60))
+        logger.warning(
+            "dashboard sign-in refused: too many failures ({!r} from {})", login, address
         )
+        resp = _login_form(
+            request, f"登录失败次数过多，请{minutes}分钟后再试", 429, login, next_path
+        )
+        resp.headers["Retry-After"] = str(minutes * 60)
+        return resp
+    person_id = await check_password(request, login, password[:256])
+    if person_id is None or viewer_for(s.directory.current, person_id) is None:
+        throttle.failed(login, address, now)
+        logger.info("dashboard sign-in failed for {!r} from {}", login, address)
+        return _login_form(
+            request, "账号或密码不正确，或该账号没有工作台权限", 401, login, next_path
+        )
+    throttle.succeeded(login)
     sign_in(request, person_id)
     logger.info("dashboard sign-in: {}", person_id)
     raise web.HTTPFound(_safe_next(next_path))

@@ -509,3 +509,17 @@ async def test_a_ticket_handled_in_the_chat_shows_its_whole_life(web_any: Harnes
     assert html.count("100.0%") == 3  # 响应率, 办结率, 满意率
     html = await (await h.client.get("/ranking")).text()
     assert "红榜" in html and "阳光花园" in html
+
+
+async def test_repeated_wrong_passwords_are_slowed_down(web: Harness) -> None:
+    c = web.client
+    for _ in range(5):
+        assert await sign_in(c, "赵书记", "guess") == 401
+    # the sixth try is refused, even with the right password, until the window passes
+    token = await page_csrf(c, "/login")
+    r = await c.post("/login", data={"login": "赵书记", "password": "demo", "_csrf": token})
+    assert r.status == 429 and "登录失败次数过多，请15分钟后再试" in await r.text()
+    assert r.headers["Retry-After"] == "900"
+    assert await sign_in(c, "钱主任", "demo") == 302  # another account is not held up
+    await web.advance(16)
+    assert await sign_in(c, "赵书记", "demo") == 302
