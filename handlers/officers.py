@@ -22,7 +22,7 @@ from handlers.context import Context, Outbound, Tx
 from handlers.errors import DomainError
 from handlers.privacy import mask_phones
 from handlers.router import CommandArgs, Router
-from handlers.sla import STEP_LABELS, next_deadline
+from handlers.sla import STEP_LABELS
 from storage import stats
 from storage.directory import Directory
 from storage.models import Ticket
@@ -70,11 +70,10 @@ def overdue(
 ) -> list[Overdue]:
     """Open tickets whose first unmet deadline has passed, oldest deadline first."""
     out = []
-    for t in stats.open_tickets(session, building_ids):
-        nxt = next_deadline(t, settings)
-        if nxt is not None and nxt[1] <= now:
-            out.append(Overdue(t, nxt[0], nxt[1]))
-    return sorted(out, key=lambda o: o.due)
+    for t in stats.overdue_tickets(session, now, building_ids):
+        assert t.overdue_at is not None
+        out.append(Overdue(t, t.overdue_kind or "solution", t.overdue_at))
+    return out
 
 
 @dataclass(slots=True)
