@@ -159,18 +159,33 @@ def open_tickets(session: Session, building_ids: Collection[int] | None = None) 
     return list(session.exec(q.order_by(col(Ticket.created_at))))
 
 
-def overdue_tickets(
-    session: Session, now: datetime, building_ids: Collection[int] | None = None
-) -> list[Ticket]:
-    """Open tickets of some buildings past their first unmet deadline (Ticket.overdue_at),
-    oldest deadline first."""
-    q = select(Ticket).where(
+def _overdue(now: datetime, building_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
+    return [
         col(Ticket.status).in_(list(OPEN_STATUSES)),
         col(Ticket.overdue_at) <= now,
         *_buildings(building_ids),
-    )
-    order = (col(Ticket.overdue_at), col(Ticket.created_at), col(Ticket.id))
-    return list(session.exec(q.order_by(*order)))
+    ]
+
+
+def overdue_tickets(
+    session: Session,
+    now: datetime,
+    building_ids: Collection[int] | None = None,
+    limit: int | None = None,
+) -> list[Ticket]:
+    """Open tickets of some buildings past their first unmet deadline (Ticket.overdue_at),
+    oldest deadline first (the first `limit` of them)."""
+    q = select(Ticket).where(*_overdue(now, building_ids))
+    q = q.order_by(col(Ticket.overdue_at), col(Ticket.created_at), col(Ticket.id))
+    return list(session.exec(q.limit(limit) if limit is not None else q))
+
+
+def overdue_count(
+    session: Session, now: datetime, building_ids: Collection[int] | None = None
+) -> int:
+    """How many open tickets of some buildings are past their first unmet deadline."""
+    q = select(func.count()).select_from(Ticket).where(*_overdue(now, building_ids))
+    return int(session.exec(q).one())
 
 
 def top(
@@ -257,16 +272,19 @@ def _series_statement(days: int, by_buildings: bool) -> Any:
     if stmt is not None:
         return stmt
 
+    # Core columns, not the ORM's: sixty subqueries compile in a fraction of the time
+    table = Ticket.__table__.c  # type: ignore[attr-defined]
+
     def day_count(column: Any, i: int) -> Any:
-        q = select(func.count()).select_from(Ticket)
-        q = q.where(col(column) >= bindparam(f"d{i}"), col(column) < bindparam(f"d{i + 1}"))
+        q = select(func.count()).select_from(Ticket.__table__)  # type: ignore[attr-defined]
+        q = q.where(column >= bindparam(f"d{i}"), column < bindparam(f"d{i + 1}"))
         if by_buildings:
-            q = q.where(col(Ticket.building_id).in_(bindparam("buildings", expanding=True)))
+            q = q.where(table.building_id.in_(bindparam("buildings", expanding=True)))
         return q.scalar_subquery()
 
     stmt = select(
-        *(day_count(Ticket.created_at, i) for i in range(days)),
-        *(day_count(Ticket.resolved_at, i) for i in range(days)),
+        *(day_count(table.created_at, i) for i in range(days)),
+        *(day_count(table.resolved_at, i) for i in range(days)),
     )
     _SERIES[key] = stmt
     return stmt

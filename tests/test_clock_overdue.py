@@ -11,7 +11,8 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from config.schema import Settings
-from handlers.sla import first_unmet, is_overdue, next_deadline
+from handlers.officers import overdue
+from handlers.sla import first_unmet, is_overdue, next_deadline, refresh_deadline
 from storage import Database, stats
 from storage.models import OPEN_STATUSES, Ticket
 from storage.tickets import create_ticket
@@ -149,3 +150,51 @@ def test_the_trend_counts_local_days_across_a_clock_change(db_url: str) -> None:
         assert db.call(stats.daily_series, first, 1, tz, set()) == [(first, 0, 0)]
     finally:
         db.close()
+
+
+async def test_many_overdue_are_counted_and_the_oldest_listed(db_url: str, tmp_path: Path) -> None:
+    """#逾期 and #统计 count every overdue ticket of the area and list the oldest first."""
+    settings = quiet_settings(tmp_path)
+    async with running_bot(db_url, settings) as h:
+        s = h.bot.services
+        b3 = s.directory.current.find_building("阳光花园", "3号楼")
+        assert b3 is not None
+
+        def report(session: Session) -> None:  # 40 tickets, one a minute from 08:00 back
+            for i in range(40):
+                t = create_ticket(
+                    session,
+                    first_number=1001,
+                    category="repair",
+                    urgent=False,
+                    summary=f"问题{i}",
+                    location=None,
+                    building_id=b3.id,
+                    community_id=b3.community_id,
+                    room_id=None,
+                    reporter_id="wxid_admin",
+                    message_id=None,
+                    now=START - timedelta(hours=2, minutes=i),
+                )
+                if i % 4 == 0:  # a quarter claimed: their plan is what is late
+                    t.status, t.first_response_at = "claimed", t.created_at
+                refresh_deadline(t, settings)
+                session.add(t)
+
+        await h.db.run(report)
+        await h.say(None, "赵书记", "#逾期")
+        text = (await h.private("赵书记"))[-1]
+        lines = text.splitlines()
+        assert lines[0] == "逾期工单 40 件（最早的在前）："
+        assert len(lines) == 1 + 30 + 1 and lines[-1] == "……另有 10 件"
+        # oldest deadline first: the ticket reported first (#1040, 07:21) is the oldest
+        assert lines[1].startswith("· #1040【") and "响应应在11月23日 07:41前" in lines[1]
+        await h.say(None, "赵书记", "#统计")
+        assert "当前逾期 40 件" in (await h.private("赵书记"))[-1]
+        late = await h.db.run(
+            lambda session: overdue(session, settings, {b3.id}, h.bot.services.clock.now(), 10)
+        )
+        assert [o.ticket.number for o in late] == sorted(
+            (o.ticket.number for o in late), reverse=True
+        )
+        assert len(late) == 10 and [o.due for o in late] == sorted(o.due for o in late)

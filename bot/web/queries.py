@@ -58,20 +58,31 @@ def board(
     limit: int,
 ) -> list[Ticket]:
     """Tickets matching the filters, newest first."""
-    q = select(Ticket).where(*scope)
+    where = list(scope)
     if f.status:
-        q = q.where(Ticket.status == f.status)
+        where.append(col(Ticket.status) == f.status)
     if f.category:
-        q = q.where(Ticket.category == f.category)
+        where.append(col(Ticket.category) == f.category)
     if f.building_id is not None:
-        q = q.where(Ticket.building_id == f.building_id)
+        where.append(col(Ticket.building_id) == f.building_id)
     if f.rung is not None:
-        q = q.where(Ticket.rung == f.rung)
+        where.append(col(Ticket.rung) == f.rung)
     if f.urgent:
-        q = q.where(col(Ticket.urgent).is_(True))
+        where.append(col(Ticket.urgent).is_(True))
+    newest = col(Ticket.number).desc()
     if f.overdue:
-        q = q.where(*overdue_condition(now))
-    return list(session.exec(q.order_by(col(Ticket.number).desc()).limit(limit)))
+        # the newest overdue, picked among the open tickets (ix_ticket_open_overdue holds
+        # status, overdue_at and number) and only then read: ordered by number + 0, as
+        # otherwise SQLite walks every ticket's number backwards looking for the few overdue
+        picked = (
+            select(Ticket.id)
+            .where(*where, *overdue_condition(now))
+            .order_by((col(Ticket.number) + 0).desc())
+            .limit(limit)
+        )
+        q = select(Ticket).where(col(Ticket.id).in_(picked.scalar_subquery()))
+        return list(session.exec(q.order_by(newest)))
+    return list(session.exec(select(Ticket).where(*where).order_by(newest).limit(limit)))
 
 
 @dataclass(slots=True)

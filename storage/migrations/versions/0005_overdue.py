@@ -27,7 +27,7 @@ def upgrade() -> None:
     with op.batch_alter_table('ticket', schema=None) as batch_op:
         batch_op.add_column(sa.Column('overdue_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('overdue_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch_op.create_index('ix_ticket_open_overdue', ['status', 'building_id', 'community_id', 'overdue_at'], unique=False)
+        batch_op.create_index('ix_ticket_open_overdue', ['status', 'building_id', 'community_id', 'overdue_at', 'number'], unique=False)
         batch_op.create_index('ix_ticket_created_rates', ['created_at', 'category', 'status', 'responded_on_time', 'resolved_on_time', 'resolved_at', 'rating'], unique=False)
         batch_op.drop_index('ix_ticket_created_at')
         batch_op.create_index('ix_ticket_building_responded', ['building_id', 'first_response_at'], unique=False)
