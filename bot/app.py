@@ -26,6 +26,7 @@ from bot.timekeeper import DueWork, Timekeeper
 from config.schema import Settings
 from handlers.context import DirectoryHolder, Services
 from handlers.main import build_router
+from handlers.sla import fill_overdue
 from nlp import Classifier, default_classifier
 from storage import Database
 from storage import outbox as outbox_q
@@ -124,6 +125,9 @@ async def start_bot(bot: Bot) -> None:
     now = s.clock.now()
     await s.db.run(sync_config, s.settings, now)
     await s.directory.reload()
+    filled = await s.db.run(fill_overdue, s.settings)
+    if filled:
+        logger.info("{} open ticket(s) had no overdue moment stored yet: computed", filled)
     requeued = await s.db.run(outbox_q.recover_sending, s.settings.bot.self_id)
     if requeued:
         logger.warning("{} message(s) were mid-send when the last run stopped: re-queued", requeued)

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from handlers.context import Context, Outbound, Tx
 from handlers.photos import attach_recent_photos
 from handlers.privacy import mask_for_group
+from handlers.sla import refresh_overdue
 from nlp import Understanding
 from storage.directory import BuildingInfo
 from storage.models import Ticket
@@ -96,6 +97,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             added = second_ticket(
                 session, match, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
             )
+            if added:
+                refresh_overdue(match, s)  # a ticket turned major faces the written reply
             ctx.ticket_id = match.id
             if added or match.reporter_id != ctx.sender_id:
                 tx.send(
@@ -134,6 +137,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
                 "explicit": explicit,
             },
         )
+        refresh_overdue(ticket, s)
         ctx.ticket_id = ticket.id
         # photos the resident posted just before the complaint belong to it
         attach_recent_photos(

@@ -22,7 +22,7 @@ from handlers.context import Context, Outbound, Tx
 from handlers.errors import DomainError
 from handlers.privacy import mask_phones
 from handlers.router import CommandArgs, Router
-from handlers.sla import STEP_LABELS, next_deadline
+from handlers.sla import STEP_LABELS
 from storage import stats
 from storage.directory import Directory
 from storage.models import Ticket
@@ -30,6 +30,8 @@ from storage.models import Ticket
 router = Router("officers")
 OFFICER_ROLES = ("community_secretary", "street_officer", "district_officer", "admin")
 WEEKDAYS = "一二三四五六日"
+DIGEST_OVERDUE = 10  # overdue tickets listed in the digest (then the count of the rest)
+OVERDUE_SHOWN = 30  # and in the answer to #逾期
 RUNG_LABELS = {0: "物业", 1: "网格员", 2: "社区", 3: "街道", 4: "区县"}
 CJK_FONTS = (
     "Noto Sans CJK SC",
@@ -66,15 +68,19 @@ class Overdue:
 
 
 def overdue(
-    session: Session, settings: Settings, building_ids: Collection[int] | None, now: datetime
+    session: Session,
+    settings: Settings,
+    building_ids: Collection[int] | None,
+    now: datetime,
+    limit: int | None = None,
 ) -> list[Overdue]:
-    """Open tickets whose first unmet deadline has passed, oldest deadline first."""
+    """Open tickets whose first unmet deadline has passed, oldest deadline first (the first
+    `limit`: a district may have thousands, the messages show a few and the count)."""
     out = []
-    for t in stats.open_tickets(session, building_ids):
-        nxt = next_deadline(t, settings)
-        if nxt is not None and nxt[1] <= now:
-            out.append(Overdue(t, nxt[0], nxt[1]))
-    return sorted(out, key=lambda o: o.due)
+    for t in stats.overdue_tickets(session, now, building_ids, limit):
+        assert t.overdue_at is not None
+        out.append(Overdue(t, t.overdue_kind or "solution", t.overdue_at))
+    return out
 
 
 @dataclass(slots=True)
@@ -85,12 +91,13 @@ class Digest:
     day: date
     counts: stats.DayCounts
     month: stats.Rates
-    overdue: list[Overdue]
+    overdue: list[Overdue]  # the oldest DIGEST_OVERDUE of them
     top_categories: list[tuple[str, int]]
     top_buildings: list[tuple[str, int]]
     possible: list[tuple[str, str]]  # (where, masked text)
     series: list[tuple[date, int, int]] = field(default_factory=list)
     text: str = ""
+    overdue_total: int = 0  # all of them
 
 
 def _label(directory: Directory, building_id: int | None) -> str:
@@ -123,7 +130,8 @@ def build_digest(
         day=day,
         counts=stats.counts(session, start, end, building_ids),
         month=rates,
-        overdue=overdue(session, settings, building_ids, now),
+        overdue=overdue(session, settings, building_ids, now, DIGEST_OVERDUE),
+        overdue_total=stats.overdue_count(session, now, building_ids),
         top_categories=[(categories.get(c, c), n) for c, n in cats],
         top_buildings=[(_label(directory, b), n) for b, n in blds],
         possible=[(_label(directory, p.building_id), mask_phones(p.text)[:60]) for p in possible],
@@ -149,17 +157,17 @@ def digest_text(
         f"【{d.title} 日报】{day_label(d.day)}",
         f"昨日：新增 {c.new} 件，认领 {c.claimed} 件，办结 {c.resolved} 件，结案 {c.closed} 件",
     ]
-    if d.overdue:
-        lines.append(f"逾期未办 {len(d.overdue)} 件：")
-        for o in d.overdue[:10]:
+    if d.overdue_total:
+        lines.append(f"逾期未办 {d.overdue_total} 件：")
+        for o in d.overdue[:DIGEST_OVERDUE]:
             t = o.ticket
             lines.append(
                 f"· #{t.number}【{categories.get(t.category, t.category)}】"
                 f"{_label(directory, t.building_id)} {STEP_LABELS.get(o.kind, o.kind)}超时，"
                 f"在{RUNG_LABELS.get(t.rung, str(t.rung))}"
             )
-        if len(d.overdue) > 10:
-            lines.append(f"· ……另有 {len(d.overdue) - 10} 件，发送“#逾期”查看全部")
+        if d.overdue_total > DIGEST_OVERDUE:
+            lines.append(f"· ……另有 {d.overdue_total - DIGEST_OVERDUE} 件，发送“#逾期”查看全部")
     else:
         lines.append("逾期未办：无")
     lines.append(
@@ -306,11 +314,11 @@ async def month_stats(ctx: Context, _args: CommandArgs) -> None:
         c = stats.counts(session, start, ctx.now, ids)
         top_c = stats.top(session, start, ctx.now, "category", ids, ctx.settings.digest.top)
         top_b = stats.top(session, start, ctx.now, "building_id", ids, ctx.settings.digest.top)
-        late = overdue(session, ctx.settings, ids, ctx.now)
+        late = stats.overdue_count(session, ctx.now, ids)
         lines = [
             f"【{area_title(ctx.directory, ids)} {local.month}月统计】截至{local:%m-%d %H:%M}",
             f"新增 {c.new} 件，认领 {c.claimed} 件，办结 {c.resolved} 件，结案 {c.closed} 件，"
-            f"当前逾期 {len(late)} 件",
+            f"当前逾期 {late} 件",
             f"响应率 {pct(r.responded_in_time, r.total)}，办结率 {pct(r.resolved_in_time, r.total)}，"
             f"满意率 {pct(r.satisfied, r.rated)}",
         ]
@@ -340,15 +348,16 @@ async def list_overdue(ctx: Context, _args: CommandArgs) -> None:
     s = ctx.services
     cats = s.classifier.categories
 
-    def build(session: Session) -> list[Overdue]:
-        return overdue(session, ctx.settings, ids, ctx.now)
+    def build(session: Session) -> tuple[int, list[Overdue]]:
+        shown = overdue(session, ctx.settings, ids, ctx.now, OVERDUE_SHOWN)
+        return stats.overdue_count(session, ctx.now, ids), shown
 
-    late = await s.db.run(build)
-    if not late:
+    total, late = await s.db.run(build)
+    if not total:
         ctx.say("您的辖区目前没有逾期工单。")
         return
-    lines = [f"逾期工单 {len(late)} 件（最早的在前）："]
-    for o in late[:30]:
+    lines = [f"逾期工单 {total} 件（最早的在前）："]
+    for o in late:
         t = o.ticket
         due = s.local(o.due)
         lines.append(
@@ -356,6 +365,6 @@ async def list_overdue(ctx: Context, _args: CommandArgs) -> None:
             f" {STEP_LABELS.get(o.kind, o.kind)}应在{due.month}月{due.day}日 {due:%H:%M}前，"
             f"在{RUNG_LABELS.get(t.rung, str(t.rung))}"
         )
-    if len(late) > 30:
-        lines.append(f"……另有 {len(late) - 30} 件")
+    if total > len(late):
+        lines.append(f"……另有 {total - len(late)} 件")
     ctx.say("\n".join(lines))

@@ -12,8 +12,11 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
 from config.schema import Settings
-from storage.models import Ticket
+from storage.models import OPEN_STATUSES, Ticket
 
 STEP_LABELS = {
     "response": "响应",
@@ -140,10 +143,42 @@ def next_deadline(ticket: Ticket, settings: Settings) -> tuple[str, datetime] | 
     return None
 
 
+def first_unmet(ticket: Ticket, settings: Settings) -> tuple[str, datetime] | None:
+    """The first "2341" deadline an open ticket has not met; None when it is not open.
+
+    Once that moment has passed the ticket is overdue (逾期) — the one definition `#逾期`,
+    the digest, the board and the overview count, through the stored Ticket.overdue_at.
+    """
+    if ticket.status not in OPEN_STATUSES:
+        return None
+    return next_deadline(ticket, settings)
+
+
+def refresh_overdue(ticket: Ticket, settings: Settings) -> None:
+    """Store the moment (and the step) past which the ticket is overdue, from its state.
+
+    Call after anything that changes a ticket's status, its met steps (first response,
+    plan, reply, resolution), reopened_at, urgent, major or reporters_count.
+    """
+    due = first_unmet(ticket, settings)
+    ticket.overdue_kind, ticket.overdue_at = due if due else (None, None)
+
+
 def refresh_deadline(ticket: Ticket, settings: Settings) -> None:
-    """Set the ticket's next deadline from its state (call after every transition)."""
+    """Set the ticket's next deadline and its overdue moment from its state (every transition)."""
     nxt = next_deadline(ticket, settings)
     ticket.next_deadline_kind, ticket.next_deadline_at = nxt if nxt else (None, None)
+    due = nxt if ticket.status in OPEN_STATUSES else None
+    ticket.overdue_kind, ticket.overdue_at = due if due else (None, None)
+
+
+def is_overdue(ticket: Ticket, now: datetime) -> bool:
+    """An open ticket whose first unmet deadline (stored: Ticket.overdue_at) has passed."""
+    return (
+        ticket.status in OPEN_STATUSES
+        and ticket.overdue_at is not None
+        and ticket.overdue_at <= now
+    )
 
 
 def record_response(ticket: Ticket, now: datetime, settings: Settings) -> None:
@@ -159,3 +194,37 @@ def record_resolution(ticket: Ticket, now: datetime, settings: Settings) -> None
     ticket.resolved_at = now
     limit = deadline_of(ticket, "solution", settings)
     ticket.resolved_on_time = limit is not None and now <= limit
+
+
+def fill_overdue(session: Session, settings: Settings, batch: int = 2000) -> int:
+    """Compute overdue_at for open tickets that have none yet (rows from before it was
+    stored, or written by bulk loaders); returns how many were filled. Idempotent."""
+    filled = 0
+    last = 0
+    while True:
+        rows = list(
+            session.exec(
+                select(Ticket)
+                .where(
+                    col(Ticket.status).in_(list(OPEN_STATUSES)),
+                    col(Ticket.overdue_at).is_(None),
+                    col(Ticket.id) > last,
+                )
+                .order_by(col(Ticket.id))
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return filled
+        changes = []
+        for t in rows:
+            due = first_unmet(t, settings)
+            if due is not None:
+                changes.append({"id": t.id, "overdue_kind": due[0], "overdue_at": due[1]})
+        if changes:
+            # one executemany UPDATE … WHERE id = ? for the batch (ORM bulk update by key);
+            # the rows read are not kept: the session holds unchanged objects only weakly
+            session.execute(update(Ticket), changes)
+        filled += len(changes)
+        assert rows[-1].id is not None
+        last = rows[-1].id

@@ -102,6 +102,32 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_open_deadline", "status", "next_deadline_at"),
         Index("ix_ticket_building_created", "building_id", "created_at"),
         Index("ix_ticket_community_created", "community_id", "created_at"),
+        # the overview's open/overdue counts by area, the overdue lists (#逾期, digest) and
+        # the board's newest overdue (number: chosen from the index alone)
+        Index(
+            "ix_ticket_open_overdue",
+            "status",
+            "building_id",
+            "community_id",
+            "overdue_at",
+            "number",
+        ),
+        # the rates of a period (storage/stats.rates): every column they read, so a month of
+        # tickets is counted from the index alone; it serves every created_at range too
+        Index(
+            "ix_ticket_created_rates",
+            "created_at",
+            "category",
+            "status",
+            "responded_on_time",
+            "resolved_on_time",
+            "resolved_at",
+            "rating",
+        ),
+        # the digest's claimed / resolved / closed counts of some buildings
+        Index("ix_ticket_building_responded", "building_id", "first_response_at"),
+        Index("ix_ticket_building_resolved", "building_id", "resolved_at"),
+        Index("ix_ticket_building_closed", "building_id", "closed_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     number: int = Field(unique=True)
@@ -121,7 +147,7 @@ class Ticket(SQLModel, table=True):
     reporters_count: int = 1
     source: str = "group"  # group | private | hotline | dashboard
     source_message_id: int | None = None
-    created_at: datetime = Field(index=True)
+    created_at: datetime  # indexed by ix_ticket_created_rates
     first_response_at: datetime | None = Field(default=None, index=True)
     plan_at: datetime | None = None
     reply_at: datetime | None = None
@@ -133,6 +159,11 @@ class Ticket(SQLModel, table=True):
     next_deadline_at: datetime | None = None
     next_deadline_kind: str | None = None  # response | plan | reply | solution | rating
     reminded_at: datetime | None = None
+    # an open ticket's first unmet "2341" deadline (None once it is not open): past it, the
+    # ticket is overdue (逾期). Set with next_deadline (handlers/sla.refresh_deadline), but
+    # unlike it never moved on by the sweep — the one "overdue" every count and list uses.
+    overdue_at: datetime | None = None
+    overdue_kind: str | None = None  # response | plan | reply | solution
     # set when the step happens, against the deadline then in force (the rates count these)
     responded_on_time: bool | None = None
     resolved_on_time: bool | None = None
@@ -179,7 +210,7 @@ class PossibleComplaint(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     category: str | None = None
     confidence: float = 0.0
-    created_at: datetime = Field(index=True)
+    created_at: datetime  # indexed by ix_ticket_created_rates
     status: str = Field(default="open", index=True)  # open | ticketed | dismissed
     ticket_id: int | None = None
 

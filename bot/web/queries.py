@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, case, func, or_
 from sqlmodel import Session, col, select
 
 from config.schema import Settings
-from handlers.sla import next_deadline
+from handlers.sla import is_overdue as sla_overdue
 from storage.models import (
     OPEN_STATUSES,
     Message,
@@ -23,6 +23,7 @@ from storage.models import (
     TicketReporter,
 )
 from storage.stats import Rates, daily_series, rates
+from storage.stats import total as total_rates
 from storage.tickets import ticket_by_number, ticket_events
 
 
@@ -40,10 +41,12 @@ class BoardFilter:
 
 def is_overdue(ticket: Ticket, settings: Settings, now: datetime) -> bool:
     """An open ticket whose first unmet deadline has passed (as `#逾期` and the digest say)."""
-    if ticket.status not in OPEN_STATUSES:
-        return False
-    nxt = next_deadline(ticket, settings)
-    return nxt is not None and nxt[1] <= now
+    return sla_overdue(ticket, now)
+
+
+def overdue_condition(now: datetime) -> list[ColumnElement[bool]]:
+    """SQL for "overdue at now": open, past the stored first unmet deadline."""
+    return [col(Ticket.status).in_(list(OPEN_STATUSES)), col(Ticket.overdue_at) <= now]
 
 
 def board(
@@ -55,24 +58,31 @@ def board(
     limit: int,
 ) -> list[Ticket]:
     """Tickets matching the filters, newest first."""
-    q = select(Ticket).where(*scope)
+    where = list(scope)
     if f.status:
-        q = q.where(Ticket.status == f.status)
+        where.append(col(Ticket.status) == f.status)
     if f.category:
-        q = q.where(Ticket.category == f.category)
+        where.append(col(Ticket.category) == f.category)
     if f.building_id is not None:
-        q = q.where(Ticket.building_id == f.building_id)
+        where.append(col(Ticket.building_id) == f.building_id)
     if f.rung is not None:
-        q = q.where(Ticket.rung == f.rung)
+        where.append(col(Ticket.rung) == f.rung)
     if f.urgent:
-        q = q.where(col(Ticket.urgent).is_(True))
-    q = q.order_by(col(Ticket.number).desc())
+        where.append(col(Ticket.urgent).is_(True))
+    newest = col(Ticket.number).desc()
     if f.overdue:
-        # overdue is decided from the ticket's state and the SLA, as everywhere else
-        q = q.where(col(Ticket.status).in_(list(OPEN_STATUSES)))
-        late = [t for t in session.exec(q) if is_overdue(t, settings, now)]
-        return late[:limit]
-    return list(session.exec(q.limit(limit)))
+        # the newest overdue, picked among the open tickets (ix_ticket_open_overdue holds
+        # status, overdue_at and number) and only then read: ordered by number + 0, as
+        # otherwise SQLite walks every ticket's number backwards looking for the few overdue
+        picked = (
+            select(Ticket.id)
+            .where(*where, *overdue_condition(now))
+            .order_by((col(Ticket.number) + 0).desc())
+            .limit(limit)
+        )
+        q = select(Ticket).where(col(Ticket.id).in_(picked.scalar_subquery()))
+        return list(session.exec(q.order_by(newest)))
+    return list(session.exec(select(Ticket).where(*where).order_by(newest).limit(limit)))
 
 
 @dataclass(slots=True)
@@ -92,20 +102,29 @@ def area_counts(
     today: datetime,
 ) -> dict[tuple[int | None, int | None], AreaCounts]:
     """Counts keyed by (community_id, building_id)."""
-    tickets = session.exec(
-        select(Ticket).where(
-            *scope,
-            or_(col(Ticket.status).in_(list(OPEN_STATUSES)), col(Ticket.resolved_at) >= today),
-        )
-    )
     out: dict[tuple[int | None, int | None], AreaCounts] = {}
-    for t in tickets:
-        c = out.setdefault((t.community_id, t.building_id), AreaCounts())
-        if t.status in OPEN_STATUSES:
-            c.open += 1
-            c.overdue += is_overdue(t, settings, now)
-        if t.resolved_at is not None and t.resolved_at >= today and t.status != "cancelled":
-            c.resolved_today += 1
+    late = func.sum(case((col(Ticket.overdue_at) <= now, 1), else_=0))
+    # grouped in the order of ix_ticket_open_overdue (status, building, community, overdue_at):
+    # one pass over the index, no sort (SQLite otherwise scans the whole table for the order)
+    keys = (col(Ticket.status), col(Ticket.building_id), col(Ticket.community_id))
+    open_rows = session.exec(
+        select(*keys, func.count(), late)  # type: ignore[call-overload]
+        .where(*scope, col(Ticket.status).in_(list(OPEN_STATUSES)))
+        .group_by(*keys)
+    ).all()
+    for _status, building_id, community_id, n, n_late in open_rows:
+        c = out.setdefault((community_id, building_id), AreaCounts())
+        c.open += int(n)
+        c.overdue += int(n_late or 0)
+    # a day's resolutions are few: read them from the resolved_at index and count here (a
+    # GROUP BY would tempt SQLite into skipping through the per-building index instead)
+    resolved_rows = session.exec(
+        select(Ticket.building_id, Ticket.community_id).where(
+            *scope, col(Ticket.resolved_at) >= today, col(Ticket.status) != "cancelled"
+        )
+    ).all()
+    for building_id, community_id in resolved_rows:
+        out.setdefault((community_id, building_id), AreaCounts()).resolved_today += 1
     return out
 
 
@@ -132,15 +151,15 @@ def overview_figures(
     period_end: datetime,
 ) -> OverviewFigures:
     """The overview's queries: area counts, the 30-day trend, the rates and rates by category."""
+    by_category = rates(
+        session, period_start, period_end, building_ids=building_ids, group_by="category"
+    )
     return OverviewFigures(
         counts=area_counts(session, scope, settings, now, today_start),
         series=daily_series(session, trend_first, 30, settings.tz, building_ids),
-        total=rates(session, period_start, period_end, building_ids=building_ids).get(
-            None, Rates()
-        ),
-        by_category=rates(
-            session, period_start, period_end, building_ids=building_ids, group_by="category"
-        ),
+        # every ticket of the period is in exactly one category: the total is their sum
+        total=total_rates(by_category.values()),
+        by_category=by_category,
     )
 
 
