@@ -62,7 +62,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _run(args: argparse.Namespace) -> int:
     from aiohttp import web
 
-    from bot.app import build_bot, create_app
+    from bot.app import build_bot, create_app, settle_after_start
 
     settings = _settings(args)
     db = _prepared_db(settings)
@@ -82,6 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     # a frozen simulator clock moves only through POST /api/sim/clock, which runs what falls
     # due: no real-time scheduler then (the process does the same thing for the same requests)
     app = create_app(bot, background=not (bot.sim is not None and args.sim_frozen))
+    settle_after_start(app)
     host, port = settings.web.host, settings.web.port
     logger.info(
         "redsteward: channel={} database={} web=http://{}:{}/",

@@ -6,6 +6,7 @@ Every figure is printed with the baseline measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import statistics
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import jieba
 from loguru import logger
 
-from bot.app import build_bot, start_bot
+from bot.app import build_bot, settle_memory, start_bot
 from bot.bench_scale import Sizes, measure
 from bot.channel import Incoming
 from bot.simulator import SimClock
@@ -151,6 +152,7 @@ async def ingest(
     db.prepare()
     bot = build_bot(settings, db=db, clock=clock)
     await start_bot(bot)
+    settle_memory()  # as `python -m bot run` does once started
     messages = make_messages(n)
     paced = make_messages(min(n, max(1, int(paced_rate * 10))), seed=8)
     topics = {r.id: r.topic for r in settings.rooms}
@@ -212,6 +214,7 @@ async def ingest(
 
     tickets = await db.run(count)
     db.close()
+    gc.unfreeze()
     return IngestResult(
         engine, n, concurrency, seconds, latencies, jieba_seconds, tickets, paced_rate, paced_ms
     )
