@@ -206,11 +206,15 @@ class Context:
     async def run(self, fn: Callable[[Session, Tx], T]) -> T:
         """Run fn in one transaction that also sends its messages and marks this message done."""
         tx = self.tx()
+        carried: list[Outbound] = []
         if self._replies is not None:
-            tx.outbound[:0] = self._replies.outbound
+            carried = list(self._replies.outbound)
             self._replies = None
 
         def work(session: Session) -> T:
+            # from the start each time: the database may run a piece of work again after
+            # rolling back its group (see storage/db.py)
+            tx.outbound[:] = carried
             result = fn(session, tx)
             tx.flush(session, self.now)
             mark_handled(session, self.message_id, self.intent, self.ticket_id)

@@ -12,12 +12,11 @@ from handlers.photos import attach_recent_photos
 from handlers.privacy import mask_for_group
 from nlp import Understanding
 from storage.directory import BuildingInfo
-from storage.models import Ticket
 from storage.tickets import (
     add_possible_complaint,
+    add_reporter,
     create_ticket,
-    open_tickets_like,
-    second_ticket,
+    open_ticket_rows_like,
     window_start,
 )
 
@@ -81,35 +80,33 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         place = building.label
     ctx.intent = "complaint"
 
-    def work(session: Session, tx: Tx) -> Ticket:
+    def work(session: Session, tx: Tx) -> int:
         since = window_start(ctx.now, s.tickets.duplicate_window_hours)
         bid = building.id if building else None
-        for t in open_tickets_like(session, bid, category, since):
+        for t in open_ticket_rows_like(session, bid, category, since):
             if t.reporter_id == ctx.sender_id and not explicit:
-                match = t  # the same resident again: one ticket
-            elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) >= (
+                pass  # the same resident again: one ticket
+            elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) < (
                 s.tickets.duplicate_similarity
             ):
-                match = t
-            else:
                 continue
-            added = second_ticket(
-                session, match, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
+            count = add_reporter(
+                session, t.id, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
             )
-            ctx.ticket_id = match.id
-            if added or match.reporter_id != ctx.sender_id:
+            ctx.ticket_id = t.id
+            if count is not None or t.reporter_id != ctx.sender_id:
                 tx.send(
                     ctx.reply(
                         s.template("ack_duplicate").format(
                             mention="",
-                            number=match.number,
-                            category=category_label(ctx, match.category),
-                            reporters=match.reporters_count,
+                            number=t.number,
+                            category=category_label(ctx, t.category),
+                            reporters=t.reporters_count if count is None else count,
                         ),
                         mention_sender=True,
                     )
                 )
-            return match
+            return t.id
         deadline_kind, deadline_at = first_deadline(ctx)
         ticket = create_ticket(
             session,
@@ -155,7 +152,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             urgent=u.urgent,
         )
         tx.send(reply)
-        return ticket
+        assert ticket.id is not None
+        return ticket.id
 
     await ctx.run(work)
 

@@ -3,6 +3,10 @@
 Handlers hand a plain function of a Session to ``Database.run``; it runs in a worker
 thread inside one transaction (committed on return, rolled back on error). One thread
 for SQLite (a single writer anyway), a small pool for PostgreSQL.
+
+A function may have a batch form (``@batched``): when several callers queue it at once,
+it runs once over all their arguments (one multi-row INSERT for the chit-chat of many
+groups, not one statement and one savepoint each).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -26,7 +30,41 @@ from sqlmodel import Session
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 T = TypeVar("T")
+X = TypeVar("X")
 P = ParamSpec("P")
+
+
+class Batched(Generic[X, T]):
+    """A function of (session, item) with a form over many items: ``many(session, items)``.
+
+    Called as usual it runs ``one``; ``Database.run`` runs the jobs of one Batched queued
+    together as a single ``many`` call, which must return one result per item, in order.
+    If that call fails, each item is run on its own, so one bad item cannot fail the rest.
+    """
+
+    def __init__(
+        self,
+        one: Callable[[Session, X], T],
+        many: Callable[[Session, list[X]], list[T]],
+    ) -> None:
+        self.one = one
+        self.many = many
+        self.__name__ = one.__name__
+        self.__doc__ = one.__doc__
+
+    def __call__(self, session: Session, item: X) -> T:
+        return self.one(session, item)
+
+
+def batched(
+    many: Callable[[Session, list[X]], list[T]],
+) -> Callable[[Callable[[Session, X], T]], Batched[X, T]]:
+    """Give a function of (session, item) its batch form."""
+
+    def wrap(one: Callable[[Session, X], T]) -> Batched[X, T]:
+        return Batched(one, many)
+
+    return wrap
 
 
 class SchemaBehind(Exception):
@@ -73,8 +111,28 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN")
 
+        _plain_savepoints(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    _plain_savepoints(engine)
+    return engine
+
+
+def _plain_savepoints(engine: Engine) -> None:
+    """Send SAVEPOINT / RELEASE / ROLLBACK TO as plain text on the driver's connection.
+
+    Every piece of work in a grouped commit has its savepoint, each with a new name
+    (sa_savepoint_1, _2, …): SQLAlchemy compiled a fresh clause for every name, which cost
+    more than the work itself. The names are SQLAlchemy's own identifiers, never user input.
+    """
+
+    def run(conn: Any, sql: str) -> None:
+        conn.connection.dbapi_connection.execute(sql)
+
+    dialect: Any = engine.dialect
+    dialect.do_savepoint = lambda conn, name: run(conn, f"SAVEPOINT {name}")
+    dialect.do_release_savepoint = lambda conn, name: run(conn, f"RELEASE SAVEPOINT {name}")
+    dialect.do_rollback_to_savepoint = lambda conn, name: run(conn, f"ROLLBACK TO SAVEPOINT {name}")
 
 
 @dataclass(slots=True)
@@ -85,19 +143,29 @@ class _Job:
     future: asyncio.Future[Any]
 
 
-def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
-    def settle() -> None:
+Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for job, result, error in outcomes:
         if job.future.done():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    try:
-        job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is closed: nobody waits for this any more
+
+def _deliver(outcomes: list[Outcome]) -> None:
+    """Hand results back to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for o in outcomes:
+        by_loop.setdefault(o[0].loop, []).append(o)
+    for loop, some in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, some)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this any more
 
 
 class Database:
@@ -209,38 +277,73 @@ class Database:
             if stop:
                 return
 
-    def _run_one(self, job: _Job) -> None:
+    def _run_one(self, job: _Job) -> Outcome:
         try:
-            result = self.call(job.fn, *job.args)
+            return (job, self.call(job.fn, *job.args), None)
         except BaseException as e:
-            _deliver(job, None, e)
-        else:
-            _deliver(job, result, None)
+            return (job, None, e)
 
     def _run_group(self, group: list[_Job]) -> None:
         if len(group) == 1:
-            self._run_one(group[0])
+            _deliver([self._run_one(group[0])])
             return
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        # the jobs of one batched function run as one call, where the first of them stood
+        units: list[list[_Job]] = []
+        batches: dict[int, list[_Job]] = {}
+        for job in group:
+            if isinstance(job.fn, Batched):
+                unit = batches.get(id(job.fn))
+                if unit is not None:
+                    unit.append(job)
+                    continue
+                batches[id(job.fn)] = unit = []
+                unit.append(job)
+                units.append(unit)
+            else:
+                units.append([job])
+        outcomes: list[Outcome] = []
+        # one unit needs no savepoint: if it fails, the fallback below runs each job alone
+        savepoints = len(units) > 1
         with Session(self.engine, expire_on_commit=False) as session:
             try:
-                for job in group:
+                for unit in units:
+                    if not savepoints:
+                        outcomes.extend(self._run_unit(session, unit))
+                        continue
                     try:
                         with session.begin_nested():
-                            result = job.fn(session, *job.args)
-                        outcomes.append((job, result, None))
+                            outcomes.extend(self._run_unit(session, unit))
                     except Exception as e:
-                        outcomes.append((job, None, e))
+                        if len(unit) == 1:
+                            outcomes.append((unit[0], None, e))
+                            continue
+                        # a failed batch: each of its items on its own
+                        for job in unit:
+                            try:
+                                with session.begin_nested():
+                                    result = job.fn(session, *job.args)
+                                outcomes.append((job, result, None))
+                            except Exception as e1:
+                                outcomes.append((job, None, e1))
                 session.commit()
             except Exception:
                 # the group's commit failed: run each on its own, so one bad apple
                 # cannot fail the others
                 session.rollback()
-                for job in group:
-                    self._run_one(job)
+                _deliver([self._run_one(job) for job in group])
                 return
-        for job, result, error in outcomes:
-            _deliver(job, result, error)
+        _deliver(outcomes)
+
+    @staticmethod
+    def _run_unit(session: Session, unit: list[_Job]) -> list[Outcome]:
+        first = unit[0]
+        if len(unit) == 1:
+            return [(first, first.fn(session, *first.args), None)]
+        fn: Batched[Any, Any] = first.fn  # type: ignore[assignment]
+        results = fn.many(session, [job.args[0] for job in unit])
+        if len(results) != len(unit):
+            raise RuntimeError(f"{fn.__name__}: {len(results)} results for {len(unit)} items")
+        return [(job, r, None) for job, r in zip(unit, results, strict=True)]
 
     def close(self) -> None:
         """Stop the worker threads and dispose of the connection pool."""

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+import sqlalchemy as sa
+from sqlalchemy import bindparam, func, insert, or_, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -20,7 +21,12 @@ from storage.models import (
     TicketEvent,
     TicketReporter,
 )
-from storage.sql import insert_ignore, insert_ignore_returning_id
+from storage.sql import (
+    dialect_name,
+    insert_ignore,
+    insert_ignore_returning_id,
+    insert_ignore_statement,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +82,19 @@ def store_message(
     return StoredMessage(int(existing[0]), True, bool(existing[1]))
 
 
+_MARK_HANDLED = (
+    update(Message)
+    .where(col(Message.id) == bindparam("mid"))
+    .values(handled=True, intent=bindparam("intent"), ticket_id=bindparam("tid"))
+)
+
+
 def mark_handled(
     session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
 ) -> None:
     """Record that a message was fully handled (in the same transaction as its effects)."""
     session.connection().execute(
-        update(Message)
-        .where(col(Message.id) == message_id)
-        .values(handled=True, intent=intent, ticket_id=ticket_id)
+        _MARK_HANDLED, {"mid": message_id, "intent": intent, "tid": ticket_id}
     )
 
 
@@ -261,6 +272,107 @@ def second_ticket(
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    """What the duplicate check needs of an open ticket (a plain row, no ORM object)."""
+
+    id: int
+    number: int
+    category: str
+    reporter_id: str
+    summary: str
+    keywords: str | None
+    reporters_count: int
+
+
+def _like_query(by_building: bool) -> Any:
+    q = sa.select(
+        col(Ticket.id),
+        col(Ticket.number),
+        col(Ticket.category),
+        col(Ticket.reporter_id),
+        col(Ticket.summary),
+        col(Ticket.keywords),
+        col(Ticket.reporters_count),
+    ).where(
+        col(Ticket.status).in_(list(OPEN_STATUSES)),
+        col(Ticket.category) == bindparam("category"),
+        col(Ticket.created_at) >= bindparam("since"),
+    )
+    if by_building:
+        q = q.where(col(Ticket.building_id) == bindparam("building"))
+    return q.order_by(col(Ticket.created_at).desc()).limit(20)
+
+
+# built once: SQLAlchemy finds the compiled form in its cache without rebuilding it
+_LIKE = {True: _like_query(True), False: _like_query(False)}
+
+
+def open_ticket_rows_like(
+    session: Session, building_id: int | None, category: str, since: datetime
+) -> list[OpenTicket]:
+    """open_tickets_like as plain rows: what a complaint is compared with, newest first."""
+    params: dict[str, Any] = {"category": category, "since": since}
+    if building_id is not None:
+        params["building"] = building_id
+    rows = session.connection().execute(_LIKE[building_id is not None], params)
+    return [OpenTicket(*r) for r in rows]
+
+
+_SECONDED = (
+    update(Ticket)
+    .where(col(Ticket.id) == bindparam("tid"))
+    .values(
+        reporters_count=col(Ticket.reporters_count) + 1,
+        major=or_(col(Ticket.major), col(Ticket.reporters_count) + 1 >= bindparam("major_at")),
+        updated_at=bindparam("now"),
+    )
+    .returning(col(Ticket.reporters_count))
+)
+_EVENT = insert(TicketEvent)
+
+
+def add_reporter(
+    session: Session,
+    ticket_id: int,
+    person_id: str,
+    message_id: int | None,
+    now: datetime,
+    major_reporters: int,
+) -> int | None:
+    """second_ticket in plain statements: the new count of reporters, None if already one.
+
+    The reporter row goes in only if the person has none for this ticket (unique pair);
+    the count is raised in SQL, so two processes seconding at once both count.
+    """
+    new = insert_ignore_returning_id(
+        session,
+        TicketReporter,
+        {"ticket_id": ticket_id, "person_id": person_id, "message_id": message_id, "time": now},
+    )
+    if new is None:
+        return None
+    conn = session.connection()
+    count = int(
+        conn.execute(
+            _SECONDED, {"tid": ticket_id, "major_at": major_reporters, "now": now}
+        ).scalar_one()
+    )
+    conn.execute(
+        _EVENT,
+        {
+            "ticket_id": ticket_id,
+            "kind": "seconded",
+            "actor_id": person_id,
+            "time": now,
+            "message_id": message_id,
+            "detail": None,
+            "data": {"reporters": count},
+        },
+    )
+    return count
+
+
 def ticket_by_number(session: Session, number: int) -> Ticket | None:
     """A ticket by its human-friendly number."""
     return session.exec(select(Ticket).where(Ticket.number == number)).first()
@@ -409,40 +521,133 @@ def earliest_resolution_unrated(session: Session) -> datetime | None:
     ).first()
 
 
-def store_quiet_message(
-    session: Session,
-    *,
-    channel_message_id: str,
-    room_id: str | None,
-    sender_id: str,
-    sender_name: str,
-    text: str,
-    time: datetime,
-    now: datetime,
-    intent: str,
-    new_sender: bool,
-) -> bool:
-    """Store a message that needs nothing done (chit-chat), already handled; False on replay.
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An incoming message to store (stored with its sender, once by channel id)."""
 
-    The fast path for most of a group's traffic: plain inserts, no ORM objects.
+    channel_message_id: str
+    room_id: str | None
+    sender_id: str
+    sender_name: str
+    text: str
+    time: datetime
+    received_at: datetime
+    kind: str = "text"
+    media_path: str | None = None
+    # the sender's row may be missing (not seen by this process): make sure it exists
+    new_sender: bool = True
+    # chit-chat: stored as handled, with this intent, in the same statement
+    intent: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The message table's columns."""
+        return {
+            "channel_message_id": self.channel_message_id,
+            "room_id": self.room_id,
+            "sender_id": self.sender_id,
+            "sender_name": self.sender_name,
+            "text": self.text,
+            "kind": self.kind,
+            "media_path": self.media_path,
+            "time": self.time,
+            "received_at": self.received_at,
+            "handled": self.intent is not None,
+            "intent": self.intent,
+        }
+
+
+_MESSAGE_INSERTS: dict[str, Any] = {}
+
+
+def _insert_messages(session: Session, msgs: list[NewMessage]) -> dict[str, int]:
+    """INSERT … ON CONFLICT DO NOTHING of many messages in one statement: the new ids.
+
+    Channel ids that already existed (or come twice in msgs) are absent from the answer.
     """
-    if new_sender:
-        insert_ignore(
-            session,
-            Person,
-            [{"id": sender_id, "name": sender_name, "created_at": now, "erased": False}],
+    rows: dict[str, dict[str, Any]] = {}
+    for m in msgs:
+        rows.setdefault(m.channel_message_id, m.row())
+    name = dialect_name(session)
+    stmt = _MESSAGE_INSERTS.get(name)
+    if stmt is None:
+        stmt = insert_ignore_statement(session, Message, returning_id=True).returning(
+            col(Message.channel_message_id)
         )
-    row = {
-        "channel_message_id": channel_message_id,
-        "room_id": room_id,
-        "sender_id": sender_id,
-        "sender_name": sender_name,
-        "text": text,
-        "kind": "text",
-        "time": time,
-        "received_at": now,
-        "handled": True,
-        "intent": intent,
-    }
-    # RETURNING, not the row count: psycopg reports -1 for INSERT … ON CONFLICT here
-    return insert_ignore_returning_id(session, Message, row) is not None
+        _MESSAGE_INSERTS[name] = stmt
+    found = session.connection().execute(stmt, list(rows.values())).all()
+    return {str(cid): int(mid) for mid, cid in found}
+
+
+def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool) -> None:
+    """Create the senders not seen before (and keep their display names fresh)."""
+    people: dict[str, str] = {}
+    for m in msgs:
+        if m.new_sender:
+            people[m.sender_id] = m.sender_name
+    if not people:
+        return
+    now = msgs[0].received_at
+    insert_ignore(
+        session,
+        Person,
+        [{"id": p, "name": n, "created_at": now, "erased": False} for p, n in people.items()],
+    )
+    if update_names:
+        named = [{"pid": p, "new_name": n} for p, n in people.items() if n]
+        if named:
+            session.connection().execute(_RENAME, named)
+
+
+_RENAME = (
+    update(Person)
+    .where(
+        col(Person.id) == bindparam("pid"),
+        col(Person.name) != bindparam("new_name"),
+        col(Person.erased) == False,  # noqa: E712
+    )
+    .values(name=bindparam("new_name"))
+)
+
+
+def store_quiet_messages(session: Session, msgs: list[NewMessage]) -> list[bool]:
+    """Store messages that need nothing done (chit-chat), already handled; False on replay.
+
+    The fast path for most of a group's traffic: one multi-row insert for the messages of
+    many groups (and one for senders not seen before), no ORM objects.
+    """
+    _insert_senders(session, msgs, update_names=False)
+    new = _insert_messages(session, msgs)
+    out: list[bool] = []
+    for m in msgs:
+        # the first of a channel id twice in one batch went in; the second is a replay
+        out.append(new.pop(m.channel_message_id, None) is not None)
+    return out
+
+
+def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
+    """Store messages once, to be handled; a replay returns the first copy.
+
+    Their senders are created (display names kept fresh) in the same transaction.
+    """
+    _insert_senders(session, msgs, update_names=True)
+    new = _insert_messages(session, msgs)
+    old_ids = {m.channel_message_id for m in msgs} - new.keys()
+    old: dict[str, tuple[int, bool]] = {}
+    if old_ids:
+        rows = session.connection().execute(
+            select(Message.channel_message_id, Message.id, Message.handled).where(
+                col(Message.channel_message_id).in_(sorted(old_ids))
+            )
+        )
+        old = {str(cid): (int(mid), bool(handled)) for cid, mid, handled in rows}
+    out: list[StoredMessage] = []
+    for m in msgs:
+        cid = m.channel_message_id
+        first = new.pop(cid, None)
+        if first is not None:
+            out.append(StoredMessage(first, False, False))
+            old[cid] = (first, False)  # the same id again in this batch is a replay
+        else:
+            mid, handled = old[cid]
+            out.append(StoredMessage(mid, True, handled))
+    return out
