@@ -111,28 +111,8 @@ def make_engine(url: str) -> Engine:
         def _begin(conn: Any) -> None:
             conn.exec_driver_sql("BEGIN")
 
-        _plain_savepoints(engine)
         return engine
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
-    _plain_savepoints(engine)
-    return engine
-
-
-def _plain_savepoints(engine: Engine) -> None:
-    """Send SAVEPOINT / RELEASE / ROLLBACK TO as plain text on the driver's connection.
-
-    Every piece of work in a grouped commit has its savepoint, each with a new name
-    (sa_savepoint_1, _2, …): SQLAlchemy compiled a fresh clause for every name, which cost
-    more than the work itself. The names are SQLAlchemy's own identifiers, never user input.
-    """
-
-    def run(conn: Any, sql: str) -> None:
-        conn.connection.dbapi_connection.execute(sql)
-
-    dialect: Any = engine.dialect
-    dialect.do_savepoint = lambda conn, name: run(conn, f"SAVEPOINT {name}")
-    dialect.do_release_savepoint = lambda conn, name: run(conn, f"RELEASE SAVEPOINT {name}")
-    dialect.do_rollback_to_savepoint = lambda conn, name: run(conn, f"ROLLBACK TO SAVEPOINT {name}")
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
 @dataclass(slots=True)
@@ -168,12 +148,24 @@ def _deliver(outcomes: list[Outcome]) -> None:
             pass  # the loop is closed: nobody waits for this any more
 
 
+class _Lost(Exception):
+    """A group's transaction was rolled back under it (by the failure of one job)."""
+
+    def __init__(self, job: _Job | None, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.job = job
+        self.error = error
+
+
 class Database:
     """The bot's database and the threads its sessions run in.
 
     Work queued while a worker is busy is run as one group: each function in its own
     SAVEPOINT, the whole group in one transaction — one commit for many messages, and a
-    failing function rolls back only its own changes.
+    failing function rolls back only its own changes. The calls of one @batched function
+    in a group are one call. A function may be run again after a rollback (when the
+    group's commit fails, or a failed ORM flush took the whole transaction with it): it
+    must act through the session only, or do what it does outside idempotently.
     """
 
     MAX_GROUP = 256
@@ -301,31 +293,22 @@ class Database:
                 units.append(unit)
             else:
                 units.append([job])
-        outcomes: list[Outcome] = []
-        # one unit needs no savepoint: if it fails, the fallback below runs each job alone
-        savepoints = len(units) > 1
         with Session(self.engine, expire_on_commit=False) as session:
             try:
-                for unit in units:
-                    if not savepoints:
-                        outcomes.extend(self._run_unit(session, unit))
-                        continue
-                    try:
-                        with session.begin_nested():
-                            outcomes.extend(self._run_unit(session, unit))
-                    except Exception as e:
-                        if len(unit) == 1:
-                            outcomes.append((unit[0], None, e))
-                            continue
-                        # a failed batch: each of its items on its own
-                        for job in unit:
-                            try:
-                                with session.begin_nested():
-                                    result = job.fn(session, *job.args)
-                                outcomes.append((job, result, None))
-                            except Exception as e1:
-                                outcomes.append((job, None, e1))
+                # one unit needs no savepoint: if it fails, the fallback below runs each alone
+                outcomes = self._run_units(session, units, savepoints=len(units) > 1)
                 session.commit()
+            except _Lost as lost:
+                # the transaction is gone (see _run_units): the failed job is answered, the
+                # others run again, each on its own
+                session.rollback()
+                _deliver(
+                    [
+                        (job, None, lost.error) if job is lost.job else self._run_one(job)
+                        for job in group
+                    ]
+                )
+                return
             except Exception:
                 # the group's commit failed: run each on its own, so one bad apple
                 # cannot fail the others
@@ -333,6 +316,43 @@ class Database:
                 _deliver([self._run_one(job) for job in group])
                 return
         _deliver(outcomes)
+
+    def _run_units(
+        self, session: Session, units: list[list[_Job]], savepoints: bool
+    ) -> list[Outcome]:
+        """Run each unit, in its own savepoint when asked; a failure rolls back only its own."""
+        outcomes: list[Outcome] = []
+        if not savepoints:
+            for unit in units:
+                outcomes.extend(self._run_unit(session, unit))
+            return outcomes
+        # SAVEPOINT sent as plain text on the driver's connection: SQLAlchemy's own nested
+        # transactions (snapshots of the session's objects, a freshly compiled clause for
+        # each savepoint name) cost more than the work of a message. The ORM side is kept
+        # right by hand: each unit's changes are flushed inside its savepoint, and after a
+        # failure the session forgets every object (all flushed, or rolled back).
+        raw: Any = session.connection().connection.dbapi_connection
+        for unit in units:
+            raw.execute("SAVEPOINT job")
+            try:
+                done = self._run_unit(session, unit)
+                session.flush()
+            except Exception as e:
+                if not session.is_active:
+                    # a failed ORM flush: SQLAlchemy rolled back the whole transaction
+                    raise _Lost(unit[0] if len(unit) == 1 else None, e) from e
+                raw.execute("ROLLBACK TO SAVEPOINT job")
+                raw.execute("RELEASE SAVEPOINT job")
+                session.expunge_all()
+                if len(unit) == 1:
+                    outcomes.append((unit[0], None, e))
+                else:
+                    # a failed batch: each of its items on its own
+                    outcomes.extend(self._run_units(session, [[j] for j in unit], True))
+                continue
+            raw.execute("RELEASE SAVEPOINT job")
+            outcomes.extend(done)
+        return outcomes
 
     @staticmethod
     def _run_unit(session: Session, unit: list[_Job]) -> list[Outcome]:

@@ -19,10 +19,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, bindparam, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import OutboxMessage, Room
-from storage.sql import dialect_name, insert_ignore_returning_id, insert_ignore_statement
+from storage.plain import Plain
 
 
 def enqueue(
@@ -63,27 +64,53 @@ def enqueue(
     # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
     # (RETURNING tells whether it went in: psycopg reports no rowcount for these)
     if room_id is None:
-        return insert_ignore_returning_id(session, OutboxMessage, row) is not None
+        return _PRIVATE_POST.first(session, row) is not None
     # a group post: the room's account, looked up inside the same statement
     row["room_account_of"] = room_id
-    return session.connection().execute(_room_post(session), row).first() is not None
+    return _ROOM_POST.first(session, row) is not None
 
 
-_ROOM_POSTS: dict[str, Any] = {}
+_COLUMNS = (
+    "key",
+    "room_id",
+    "person_id",
+    "text",
+    "mentions",
+    "image_path",
+    "urgent",
+    "created_at",
+    "not_before",
+    "status",
+    "attempts",
+    "account",
+)
 
 
-def _room_post(session: Session) -> Any:
-    """INSERT … VALUES (…, coalesce((SELECT account FROM room …), :account)) (cached)."""
-    name = dialect_name(session)
-    stmt = _ROOM_POSTS.get(name)
-    if stmt is None:
-        base = insert_ignore_statement(session, OutboxMessage, returning_id=True)
-        owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
-        stmt = base.values(
-            account=func.coalesce(owner.scalar_subquery(), bindparam("account", type_=String))
+def _post(to_room: bool) -> Plain:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id of one outbox row, per dialect.
+
+    For a group post the account is coalesce((SELECT account FROM room …), :account).
+    """
+
+    def build(dialect: str) -> Any:
+        base = (
+            postgresql.insert(OutboxMessage)
+            if dialect == "postgresql"
+            else sqlite.insert(OutboxMessage)
         )
-        _ROOM_POSTS[name] = stmt
-    return stmt
+        values: dict[str, Any] = {c: bindparam(c) for c in _COLUMNS}
+        if to_room:
+            owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
+            values["account"] = func.coalesce(
+                owner.scalar_subquery(), bindparam("account", type_=String)
+            )
+        return base.values(values).on_conflict_do_nothing().returning(col(OutboxMessage.id))
+
+    return Plain(build)
+
+
+_ROOM_POST = _post(to_room=True)
+_PRIVATE_POST = _post(to_room=False)
 
 
 def room_account(session: Session, room_id: str | None) -> str | None:

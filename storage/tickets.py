@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -21,12 +22,19 @@ from storage.models import (
     TicketEvent,
     TicketReporter,
 )
-from storage.sql import (
-    dialect_name,
-    insert_ignore,
-    insert_ignore_returning_id,
-    insert_ignore_statement,
-)
+from storage.plain import Plain
+from storage.sql import insert_ignore_returning_id
+
+
+def _insert_ignore(model: Any, columns: Sequence[str], returning: Any = None) -> Plain:
+    """INSERT … ON CONFLICT DO NOTHING of these columns (named as parameters), per dialect."""
+
+    def build(dialect: str) -> Any:
+        base = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+        stmt = base.values({c: bindparam(c) for c in columns}).on_conflict_do_nothing()
+        return stmt.returning(returning) if returning is not None else stmt
+
+    return Plain(build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +90,7 @@ def store_message(
     return StoredMessage(int(existing[0]), True, bool(existing[1]))
 
 
-_MARK_HANDLED = (
+_MARK_HANDLED = Plain(
     update(Message)
     .where(col(Message.id) == bindparam("mid"))
     .values(handled=True, intent=bindparam("intent"), ticket_id=bindparam("tid"))
@@ -93,9 +101,7 @@ def mark_handled(
     session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
 ) -> None:
     """Record that a message was fully handled (in the same transaction as its effects)."""
-    session.connection().execute(
-        _MARK_HANDLED, {"mid": message_id, "intent": intent, "tid": ticket_id}
-    )
+    _MARK_HANDLED.execute(session, {"mid": message_id, "intent": intent, "tid": ticket_id})
 
 
 def unhandled_messages(session: Session, limit: int = 1000) -> list[Message]:
@@ -120,21 +126,22 @@ def ensure_person(session: Session, person_id: str, name: str, now: datetime) ->
     return person
 
 
+_COUNTER_INIT = _insert_ignore(Counter, ("name", "value"))
+_COUNTER_NEXT = Plain(
+    update(Counter)
+    .where(col(Counter.name) == "ticket")
+    .values(value=col(Counter.value) + 1)
+    .returning(col(Counter.value))
+)
+
+
 def next_number(session: Session, first: int) -> int:
     """The next ticket number, unique across processes (the counter row is locked)."""
     # the row is created once, by whichever process gets there first; the others wait
-    insert_ignore(session, Counter, [{"name": "ticket", "value": first - 1}])
-    result = (
-        session.connection()
-        .execute(
-            update(Counter)
-            .where(col(Counter.name) == "ticket")
-            .values(value=Counter.value + 1)
-            .returning(col(Counter.value))
-        )
-        .one()
-    )
-    return int(result[0])
+    _COUNTER_INIT.execute(session, {"name": "ticket", "value": first - 1})
+    row = _COUNTER_NEXT.first(session)
+    assert row is not None
+    return int(row[0])
 
 
 def add_event(
@@ -163,6 +170,116 @@ def add_event(
     return ev
 
 
+_EVENT_COLUMNS = ("ticket_id", "kind", "actor_id", "time", "message_id", "detail", "data")
+_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}))
+_REPORTER = _insert_ignore(
+    TicketReporter, ("ticket_id", "person_id", "message_id", "time"), col(TicketReporter.id)
+)
+
+
+_TICKET_COLUMNS = (
+    "number",
+    "category",
+    "urgent",
+    "major",
+    "summary",
+    "keywords",
+    "location",
+    "building_id",
+    "community_id",
+    "room_id",
+    "reporter_id",
+    "status",
+    "rung",
+    "reporters_count",
+    "source",
+    "source_message_id",
+    "created_at",
+    "updated_at",
+    "next_deadline_kind",
+    "next_deadline_at",
+)
+_TICKET = Plain(
+    insert(Ticket).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(col(Ticket.id))
+)
+_FIRST_REPORTER = Plain(
+    insert(TicketReporter).values(
+        {c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")}
+    )
+)
+
+
+def insert_ticket(
+    session: Session,
+    *,
+    first_number: int,
+    category: str,
+    urgent: bool,
+    summary: str,
+    location: str | None,
+    building_id: int | None,
+    community_id: int | None,
+    room_id: str | None,
+    reporter_id: str,
+    keywords: str | None = None,
+    message_id: int | None,
+    now: datetime,
+    source: str = "group",
+    major: bool = False,
+    deadline: tuple[str, datetime] | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[int, int]:
+    """Open a ticket with its first event and first reporter: its (id, number).
+
+    Plain statements, no ORM object: the path every new complaint takes.
+    """
+    number = next_number(session, first_number)
+    row = _TICKET.first(
+        session,
+        {
+            "number": number,
+            "category": category,
+            "urgent": urgent,
+            "major": major or urgent,
+            "summary": summary,
+            "keywords": keywords,
+            "location": location,
+            "building_id": building_id,
+            "community_id": community_id,
+            "room_id": room_id,
+            "reporter_id": reporter_id,
+            "status": "new",
+            "rung": 0,
+            "reporters_count": 1,
+            "source": source,
+            "source_message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+            "next_deadline_kind": deadline[0] if deadline else None,
+            "next_deadline_at": deadline[1] if deadline else None,
+        },
+    )
+    assert row is not None
+    ticket_id = int(row[0])
+    _FIRST_REPORTER.execute(
+        session,
+        {"ticket_id": ticket_id, "person_id": reporter_id, "message_id": message_id, "time": now},
+    )
+    _EVENT.execute(
+        session,
+        {
+            "ticket_id": ticket_id,
+            "kind": "created",
+            "actor_id": reporter_id,
+            "time": now,
+            "message_id": message_id,
+            "detail": summary,
+            "data": data,
+        },
+    )
+    return ticket_id, number
+
+
 def create_ticket(
     session: Session,
     *,
@@ -183,42 +300,29 @@ def create_ticket(
     deadline: tuple[str, datetime] | None = None,
     data: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Open a ticket with its first event and first reporter."""
-    ticket = Ticket(
-        number=next_number(session, first_number),
+    """Open a ticket with its first event and first reporter (insert_ticket), as an object."""
+    session.flush()  # what the caller added (the reporter's row) goes in first
+    ticket_id, _ = insert_ticket(
+        session,
+        first_number=first_number,
         category=category,
         urgent=urgent,
-        major=major or urgent,
         summary=summary,
-        keywords=keywords,
         location=location,
         building_id=building_id,
         community_id=community_id,
         room_id=room_id,
         reporter_id=reporter_id,
-        source=source,
-        source_message_id=message_id,
-        created_at=now,
-        updated_at=now,
-        next_deadline_kind=deadline[0] if deadline else None,
-        next_deadline_at=deadline[1] if deadline else None,
-    )
-    session.add(ticket)
-    session.flush()
-    assert ticket.id is not None
-    session.add(
-        TicketReporter(ticket_id=ticket.id, person_id=reporter_id, message_id=message_id, time=now)
-    )
-    add_event(
-        session,
-        ticket,
-        "created",
-        now,
-        reporter_id,
+        keywords=keywords,
         message_id=message_id,
-        detail=summary,
+        now=now,
+        source=source,
+        major=major,
+        deadline=deadline,
         data=data,
     )
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket is not None
     return ticket
 
 
@@ -295,7 +399,8 @@ def _like_query(by_building: bool) -> Any:
         col(Ticket.keywords),
         col(Ticket.reporters_count),
     ).where(
-        col(Ticket.status).in_(list(OPEN_STATUSES)),
+        # the statuses are this module's constants, written into the SQL
+        col(Ticket.status).in_([sa.literal_column(f"'{s}'") for s in OPEN_STATUSES]),
         col(Ticket.category) == bindparam("category"),
         col(Ticket.created_at) >= bindparam("since"),
     )
@@ -305,7 +410,7 @@ def _like_query(by_building: bool) -> Any:
 
 
 # built once: SQLAlchemy finds the compiled form in its cache without rebuilding it
-_LIKE = {True: _like_query(True), False: _like_query(False)}
+_LIKE = {True: Plain(_like_query(True)), False: Plain(_like_query(False))}
 
 
 def open_ticket_rows_like(
@@ -315,11 +420,10 @@ def open_ticket_rows_like(
     params: dict[str, Any] = {"category": category, "since": since}
     if building_id is not None:
         params["building"] = building_id
-    rows = session.connection().execute(_LIKE[building_id is not None], params)
-    return [OpenTicket(*r) for r in rows]
+    return [OpenTicket(*r) for r in _LIKE[building_id is not None].rows(session, params)]
 
 
-_SECONDED = (
+_SECONDED = Plain(
     update(Ticket)
     .where(col(Ticket.id) == bindparam("tid"))
     .values(
@@ -329,7 +433,6 @@ _SECONDED = (
     )
     .returning(col(Ticket.reporters_count))
 )
-_EVENT = insert(TicketEvent)
 
 
 def add_reporter(
@@ -345,21 +448,17 @@ def add_reporter(
     The reporter row goes in only if the person has none for this ticket (unique pair);
     the count is raised in SQL, so two processes seconding at once both count.
     """
-    new = insert_ignore_returning_id(
+    new = _REPORTER.first(
         session,
-        TicketReporter,
         {"ticket_id": ticket_id, "person_id": person_id, "message_id": message_id, "time": now},
     )
     if new is None:
         return None
-    conn = session.connection()
-    count = int(
-        conn.execute(
-            _SECONDED, {"tid": ticket_id, "major_at": major_reporters, "now": now}
-        ).scalar_one()
-    )
-    conn.execute(
-        _EVENT,
+    row = _SECONDED.first(session, {"tid": ticket_id, "major_at": major_reporters, "now": now})
+    assert row is not None
+    count = int(row[0])
+    _EVENT.execute(
+        session,
         {
             "ticket_id": ticket_id,
             "kind": "seconded",
@@ -556,26 +655,45 @@ class NewMessage:
         }
 
 
-_MESSAGE_INSERTS: dict[str, Any] = {}
+_MESSAGE_INSERT = _insert_ignore(
+    Message,
+    (
+        "channel_message_id",
+        "room_id",
+        "sender_id",
+        "sender_name",
+        "text",
+        "kind",
+        "media_path",
+        "time",
+        "received_at",
+        "handled",
+        "intent",
+    ),
+    col(Message.id),
+)
+_PERSON_INSERT = _insert_ignore(Person, ("id", "name", "created_at", "erased"))
+_RENAME = Plain(
+    update(Person)
+    .where(
+        col(Person.id) == bindparam("pid"),
+        col(Person.name) != bindparam("new_name"),
+        col(Person.erased) == False,  # noqa: E712
+    )
+    .values(name=bindparam("new_name"))
+)
 
 
 def _insert_messages(session: Session, msgs: list[NewMessage]) -> dict[str, int]:
-    """INSERT … ON CONFLICT DO NOTHING of many messages in one statement: the new ids.
+    """INSERT … ON CONFLICT DO NOTHING of many messages: the new ids by channel id.
 
     Channel ids that already existed (or come twice in msgs) are absent from the answer.
     """
     rows: dict[str, dict[str, Any]] = {}
     for m in msgs:
         rows.setdefault(m.channel_message_id, m.row())
-    name = dialect_name(session)
-    stmt = _MESSAGE_INSERTS.get(name)
-    if stmt is None:
-        stmt = insert_ignore_statement(session, Message, returning_id=True).returning(
-            col(Message.channel_message_id)
-        )
-        _MESSAGE_INSERTS[name] = stmt
-    found = session.connection().execute(stmt, list(rows.values())).all()
-    return {str(cid): int(mid) for mid, cid in found}
+    found = _MESSAGE_INSERT.many_first(session, list(rows.values()))
+    return {cid: int(r[0]) for cid, r in zip(rows, found, strict=True) if r is not None}
 
 
 def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool) -> None:
@@ -587,26 +705,12 @@ def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool
     if not people:
         return
     now = msgs[0].received_at
-    insert_ignore(
+    _PERSON_INSERT.many(
         session,
-        Person,
         [{"id": p, "name": n, "created_at": now, "erased": False} for p, n in people.items()],
     )
     if update_names:
-        named = [{"pid": p, "new_name": n} for p, n in people.items() if n]
-        if named:
-            session.connection().execute(_RENAME, named)
-
-
-_RENAME = (
-    update(Person)
-    .where(
-        col(Person.id) == bindparam("pid"),
-        col(Person.name) != bindparam("new_name"),
-        col(Person.erased) == False,  # noqa: E712
-    )
-    .values(name=bindparam("new_name"))
-)
+        _RENAME.many(session, [{"pid": p, "new_name": n} for p, n in people.items() if n])
 
 
 def store_quiet_messages(session: Session, msgs: list[NewMessage]) -> list[bool]:
