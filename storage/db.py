@@ -148,6 +148,16 @@ def _deliver(outcomes: list[Outcome]) -> None:
             pass  # the loop is closed: nobody waits for this any more
 
 
+# how often a job that lost a deadlock (or a serialization conflict) is tried in all
+RETRIES = 3
+
+
+def _lost_a_race(error: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the work itself was fine."""
+    code = getattr(getattr(error, "orig", error), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
 class _Lost(Exception):
     """A group's transaction was rolled back under it (by the failure of one job)."""
 
@@ -270,10 +280,14 @@ class Database:
                 return
 
     def _run_one(self, job: _Job) -> Outcome:
-        try:
-            return (job, self.call(job.fn, *job.args), None)
-        except BaseException as e:
-            return (job, None, e)
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return (job, self.call(job.fn, *job.args), None)
+            except BaseException as e:
+                if attempt < RETRIES and _lost_a_race(e):
+                    continue
+                return (job, None, e)
+        raise AssertionError("not reached")
 
     def _run_group(self, group: list[_Job]) -> None:
         if len(group) == 1:
@@ -298,6 +312,12 @@ class Database:
                 # one unit needs no savepoint: if it fails, the fallback below runs each alone
                 outcomes = self._run_units(session, units, savepoints=len(units) > 1)
                 session.commit()
+                # a job that lost a deadlock to another transaction runs again on its own,
+                # now that this group's locks are released
+                outcomes = [
+                    self._run_one(o[0]) if o[2] is not None and _lost_a_race(o[2]) else o
+                    for o in outcomes
+                ]
             except _Lost as lost:
                 # the transaction is gone (see _run_units): the failed job is answered, the
                 # others run again, each on its own
