@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlmodel import Session
 
@@ -21,9 +22,11 @@ from storage.tickets import (
 )
 
 
-def _bigrams(text: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def _bigrams(text: str) -> frozenset[str]:
+    # cached: each open ticket's summary is compared with every complaint that follows
     chars = [c for c in text if c.isalnum()]
-    return {a + b for a, b in itertools.pairwise(chars)}
+    return frozenset(a + b for a, b in itertools.pairwise(chars))
 
 
 def similarity(a: str, b: str, keywords_a: set[str], keywords_b: set[str]) -> float:

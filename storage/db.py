@@ -352,8 +352,19 @@ class Database:
         # right by hand: each unit's changes are flushed inside its savepoint, and after a
         # failure the session forgets every object (all flushed, or rolled back).
         raw: Any = session.connection().connection.dbapi_connection
+        # PostgreSQL takes two statements in one round trip: the RELEASE of one unit's
+        # savepoint goes with the SAVEPOINT of the next
+        together = not self.is_sqlite
+        released = True
         for unit in units:
-            raw.execute("SAVEPOINT job")
+            if released:
+                raw.execute("SAVEPOINT job")
+            elif together:
+                raw.execute("RELEASE SAVEPOINT job; SAVEPOINT job")
+            else:
+                raw.execute("RELEASE SAVEPOINT job")
+                raw.execute("SAVEPOINT job")
+            released = True
             try:
                 done = self._run_unit(session, unit)
                 session.flush()
@@ -361,8 +372,11 @@ class Database:
                 if not session.is_active:
                     # a failed ORM flush: SQLAlchemy rolled back the whole transaction
                     raise _Lost(unit[0] if len(unit) == 1 else None, e) from e
-                raw.execute("ROLLBACK TO SAVEPOINT job")
-                raw.execute("RELEASE SAVEPOINT job")
+                if together:
+                    raw.execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                else:
+                    raw.execute("ROLLBACK TO SAVEPOINT job")
+                    raw.execute("RELEASE SAVEPOINT job")
                 session.expunge_all()
                 if len(unit) == 1:
                     outcomes.append((unit[0], None, e))
@@ -370,8 +384,10 @@ class Database:
                     # a failed batch: each of its items on its own
                     outcomes.extend(self._run_units(session, [[j] for j in unit], True))
                 continue
-            raw.execute("RELEASE SAVEPOINT job")
+            released = False
             outcomes.extend(done)
+        if not released:
+            raw.execute("RELEASE SAVEPOINT job")
         return outcomes
 
     @staticmethod
