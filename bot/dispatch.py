@@ -96,7 +96,7 @@ class Dispatcher:
             understood = await self._classify(text)
             if understood.intent == "none":
                 # most group traffic: stored as handled in one plain insert, nothing else
-                # (the chit-chat of many groups at once goes in as one multi-row insert)
+                # (the chit-chat of many groups at once is stored by one @batched call)
                 fresh = await s.db.run(
                     store_quiet,
                     NewMessage(

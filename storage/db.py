@@ -5,8 +5,8 @@ thread inside one transaction (committed on return, rolled back on error). One t
 for SQLite (a single writer anyway), a small pool for PostgreSQL.
 
 A function may have a batch form (``@batched``): when several callers queue it at once,
-it runs once over all their arguments (one multi-row INSERT for the chit-chat of many
-groups, not one statement and one savepoint each).
+it runs once over all their arguments (the chit-chat of many groups stored by one piece
+of work: one savepoint, one executemany, not one of each per message).
 """
 
 from __future__ import annotations

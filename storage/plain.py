@@ -33,9 +33,7 @@ class _Compiled:
     def args(self, params: Mapping[str, Any]) -> Any:
         values = {**self.defaults, **params} if self.defaults else dict(params)
         for name, process in self.processors:
-            value = values[name]
-            if value is not None:
-                values[name] = process(value)
+            values[name] = process(values[name])  # None too, as SQLAlchemy does (JSON: 'null')
         if self.positional:
             return tuple(values[n] for n in self.names)
         return values

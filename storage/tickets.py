@@ -716,8 +716,8 @@ def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool
 def store_quiet_messages(session: Session, msgs: list[NewMessage]) -> list[bool]:
     """Store messages that need nothing done (chit-chat), already handled; False on replay.
 
-    The fast path for most of a group's traffic: one multi-row insert for the messages of
-    many groups (and one for senders not seen before), no ORM objects.
+    The fast path for most of a group's traffic: the messages of many groups in one go
+    (one executemany, one for senders not seen before), plain statements, no ORM objects.
     """
     _insert_senders(session, msgs, update_names=False)
     new = _insert_messages(session, msgs)
