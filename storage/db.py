@@ -27,11 +27,44 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from storage.plain import Plain
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 T = TypeVar("T")
 X = TypeVar("X")
 P = ParamSpec("P")
+
+
+_LATER = "storage.db.later"
+
+
+def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
+    """Have a write done at the end of this transaction, together with the others like it.
+
+    For the last writes of a piece of work that nothing reads back in the same transaction
+    (its reply in the outbox, its message marked handled): a group's writes of one
+    statement go in as one executemany before the commit. Only for work run through
+    ``Database.run`` or ``Database.call``, which do them; if the work fails, its writes
+    are dropped with its savepoint.
+    """
+    pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
+    pending.setdefault(statement, []).append(params)
+
+
+def _later_mark(session: Session) -> dict[Plain, int]:
+    return {st: len(rows) for st, rows in session.info.get(_LATER, {}).items()}
+
+
+def _later_undo(session: Session, mark: dict[Plain, int]) -> None:
+    for st, rows in session.info.get(_LATER, {}).items():
+        del rows[mark.get(st, 0) :]
+
+
+def _later_write(session: Session) -> None:
+    pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
+    for st, rows in pending.items():
+        st.many(session, rows)
 
 
 class Batched(Generic[X, T]):
@@ -235,6 +268,7 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 result = fn(session, *args)
+                _later_write(session)
                 session.commit()
                 return result
             except BaseException:
@@ -267,6 +301,8 @@ class Database:
             group = [job]
             stop = False
             while len(group) < self.MAX_GROUP:
+                if not self.is_sqlite and not isinstance(group[-1].fn, Batched):
+                    break  # PostgreSQL: one piece of work that is not batched per transaction
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -290,6 +326,13 @@ class Database:
         raise AssertionError("not reached")
 
     def _run_group(self, group: list[_Job]) -> None:
+        if not self.is_sqlite and len(group) > 1 and not isinstance(group[-1].fn, Batched):
+            # PostgreSQL, several workers at once: a transaction holding the row locks of
+            # several pieces of work (two tickets seconded, the ticket counter) could
+            # deadlock with another worker's or process's; batched work (messages stored)
+            # shares one, the rest commits on its own
+            self._run_group(group[:-1])
+            group = group[-1:]
         if len(group) == 1:
             _deliver([self._run_one(group[0])])
             return
@@ -311,6 +354,7 @@ class Database:
             try:
                 # one unit needs no savepoint: if it fails, the fallback below runs each alone
                 outcomes = self._run_units(session, units, savepoints=len(units) > 1)
+                _later_write(session)
                 session.commit()
                 # a job that lost a deadlock to another transaction runs again on its own,
                 # now that this group's locks are released
@@ -365,6 +409,7 @@ class Database:
                 raw.execute("RELEASE SAVEPOINT job")
                 raw.execute("SAVEPOINT job")
             released = True
+            mark = _later_mark(session)
             try:
                 done = self._run_unit(session, unit)
                 session.flush()
@@ -372,6 +417,7 @@ class Database:
                 if not session.is_active:
                     # a failed ORM flush: SQLAlchemy rolled back the whole transaction
                     raise _Lost(unit[0] if len(unit) == 1 else None, e) from e
+                _later_undo(session, mark)
                 if together:
                     raw.execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
                 else:

@@ -36,7 +36,7 @@ class _Compiled:
             values[name] = process(values[name])  # None too, as SQLAlchemy does (JSON: 'null')
         if self.positional:
             return tuple(values[n] for n in self.names)
-        return values
+        return {n: values[n] for n in self.names}
 
 
 class Plain:

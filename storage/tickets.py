@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -102,6 +103,13 @@ def mark_handled(
 ) -> None:
     """Record that a message was fully handled (in the same transaction as its effects)."""
     _MARK_HANDLED.execute(session, {"mid": message_id, "intent": intent, "tid": ticket_id})
+
+
+def mark_handled_later(
+    session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
+) -> None:
+    """mark_handled, written at the end of the transaction with the others (storage.db.later)."""
+    later(session, _MARK_HANDLED, {"mid": message_id, "intent": intent, "tid": ticket_id})
 
 
 def unhandled_messages(session: Session, limit: int = 1000) -> list[Message]:
@@ -488,6 +496,21 @@ def ticket_events(session: Session, ticket_id: int) -> list[TicketEvent]:
     )
 
 
+_POSSIBLE_COLUMNS = (
+    "message_id",
+    "room_id",
+    "building_id",
+    "community_id",
+    "sender_id",
+    "text",
+    "category",
+    "confidence",
+    "created_at",
+    "status",
+)
+_POSSIBLE = Plain(insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}))
+
+
 def add_possible_complaint(
     session: Session,
     *,
@@ -500,21 +523,23 @@ def add_possible_complaint(
     category: str | None,
     confidence: float,
     now: datetime,
-) -> PossibleComplaint:
+) -> None:
     """Keep a message the classifier was unsure of for the stewards to look at."""
-    pc = PossibleComplaint(
-        message_id=message_id,
-        room_id=room_id,
-        building_id=building_id,
-        community_id=community_id,
-        sender_id=sender_id,
-        text=text,
-        category=category,
-        confidence=confidence,
-        created_at=now,
+    _POSSIBLE.execute(
+        session,
+        {
+            "message_id": message_id,
+            "room_id": room_id,
+            "building_id": building_id,
+            "community_id": community_id,
+            "sender_id": sender_id,
+            "text": text,
+            "category": category,
+            "confidence": confidence,
+            "created_at": now,
+            "status": "open",
+        },
     )
-    session.add(pc)
-    return pc
 
 
 def window_start(now: datetime, hours: float) -> datetime:
