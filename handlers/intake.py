@@ -17,6 +17,7 @@ from storage.tickets import (
     add_possible_complaint,
     add_reporter,
     create_ticket,
+    lock_intake,
     open_ticket_rows_like,
     window_start,
 )
@@ -86,6 +87,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
     def work(session: Session, tx: Tx) -> int:
         since = window_start(ctx.now, s.tickets.duplicate_window_hours)
         bid = building.id if building else None
+        lock_intake(session, bid, category)
         for t in open_ticket_rows_like(session, bid, category, since):
             if t.reporter_id == ctx.sender_id and not explicit:
                 pass  # the same resident again: one ticket

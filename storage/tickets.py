@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -419,6 +420,25 @@ def _like_query(by_building: bool) -> Any:
 
 # built once: SQLAlchemy finds the compiled form in its cache without rebuilding it
 _LIKE = {True: Plain(_like_query(True)), False: Plain(_like_query(False))}
+
+
+_INTAKE_LOCK = Plain(
+    sa.select(sa.func.pg_advisory_xact_lock(bindparam("key", type_=sa.BigInteger)))
+)
+
+
+def lock_intake(session: Session, building_id: int | None, category: str) -> None:
+    """Hold off other transactions taking in a complaint of this building and category.
+
+    Finding no open ticket like it and opening one is check-then-insert: two complaints
+    of one problem handled at once (two workers, two processes) would open two tickets.
+    PostgreSQL: a transaction-scoped advisory lock on (building, category), taken before
+    the check; SQLite has one writer at a time already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"intake:{building_id}:{category}".encode(), digest_size=8)
+    _INTAKE_LOCK.execute(session, {"key": int.from_bytes(digest.digest(), "big", signed=True)})
 
 
 def open_ticket_rows_like(
