@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
+from sqlmodel import Session
 
 from bot.channel import Incoming
 from bot.clock import as_utc
@@ -18,13 +19,15 @@ from handlers.errors import DomainError, NotAllowed
 from handlers.intake import keep_possible_complaint, open_complaint, unbound_room_reply
 from handlers.photos import handle_image
 from handlers.privacy import mask_phones
-from handlers.router import Router, normalise
+from handlers.router import Invocation, Router, normalise
 from handlers.votes import cast_reply, vote_reply
 from nlp import Understanding
+from storage.db import batched
 from storage.tickets import (
-    ensure_person,
-    store_message,
-    store_quiet_message,
+    NewMessage,
+    StoredMessage,
+    store_messages,
+    store_quiet_messages,
     unhandled_messages,
 )
 
@@ -35,6 +38,18 @@ MAX_STORED_CHARS = 65536
 INTAKE_WORDS = ("报修", "投诉")
 # senders seen by this process (id -> name): their row exists, no need to look
 KNOWN_SENDERS_MAX = 200_000
+
+
+@batched(store_messages)
+def store(session: Session, msg: NewMessage) -> StoredMessage:
+    """Store an incoming message (and its sender) once, before it is handled."""
+    return store_messages(session, [msg])[0]
+
+
+@batched(store_quiet_messages)
+def store_quiet(session: Session, msg: NewMessage) -> bool:
+    """Store chit-chat as handled in one go; False when it was stored before."""
+    return store_quiet_messages(session, [msg])[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,31 +83,33 @@ class Dispatcher:
         )
 
         known = self._senders.get(msg.sender_id) == msg.sender_name
+        inv = self.router.find(msg.text)
         understood: Understanding | None = None
         if (
             msg.room_id is not None
             and msg.kind == "text"
             and not msg.mentions_self
-            and self.router.find(msg.text) is None
+            and inv is None
             and not _starts_with_intake(msg.text)
             and vote_reply(msg.text, msg.quoted_text) is None
         ):
             understood = await self._classify(text)
             if understood.intent == "none":
                 # most group traffic: stored as handled in one plain insert, nothing else
+                # (the chit-chat of many groups at once is stored by one @batched call)
                 fresh = await s.db.run(
-                    lambda session: store_quiet_message(
-                        session,
+                    store_quiet,
+                    NewMessage(
                         channel_message_id=msg.message_id,
                         room_id=msg.room_id,
                         sender_id=msg.sender_id,
                         sender_name=msg.sender_name,
                         text=text,
                         time=as_utc(msg.time),
-                        now=now,
-                        intent="none",
+                        received_at=now,
                         new_sender=not known,
-                    )
+                        intent="none",
+                    ),
                 )
                 self._remember(msg.sender_id, msg.sender_name)
                 if not fresh:
@@ -104,23 +121,21 @@ class Dispatcher:
                 )
                 return Outcome(0, not fresh, "none", None)
 
-        def store(session):  # type: ignore[no-untyped-def]
-            if not known:
-                ensure_person(session, msg.sender_id, msg.sender_name, now)
-            return store_message(
-                session,
+        stored = await s.db.run(
+            store,
+            NewMessage(
                 channel_message_id=msg.message_id,
                 room_id=msg.room_id,
                 sender_id=msg.sender_id,
                 sender_name=msg.sender_name,
                 text=text,
                 time=as_utc(msg.time),
-                now=now,
+                received_at=now,
                 kind=msg.kind,
                 media_path=str(msg.media_path) if msg.media_path else None,
-            )
-
-        stored = await s.db.run(store)
+                new_sender=not known,
+            ),
+        )
         self._remember(msg.sender_id, msg.sender_name)
         if stored.duplicate and stored.handled:
             logger.info("duplicate delivery of message {} ignored", msg.message_id)
@@ -140,7 +155,7 @@ class Dispatcher:
             building=s.directory.current.building_of_room(msg.room_id),
         )
         try:
-            await self._route(ctx, msg, understood)
+            await self._route(ctx, msg, understood, inv)
             await ctx.finish()
         except DomainError as e:
             logger.info(
@@ -173,8 +188,13 @@ class Dispatcher:
             self._senders.clear()
         self._senders[sender_id] = name
 
-    async def _route(self, ctx: Context, msg: Incoming, understood: Understanding | None) -> None:
-        inv = self.router.find(msg.text)
+    async def _route(
+        self,
+        ctx: Context,
+        msg: Incoming,
+        understood: Understanding | None,
+        inv: Invocation | None,
+    ) -> None:
         if inv is None and ctx.mentions_self:
             # "@红管家 报修 …" or "@红管家 #接单 1" : the mention is an address, not content
             stripped = _strip_mentions(msg.text)

@@ -21,8 +21,8 @@ from storage.directory import (
     load_changed_directory,
     load_directory,
 )
-from storage.outbox import enqueue
-from storage.tickets import mark_handled
+from storage.outbox import enqueue, enqueue_later
+from storage.tickets import mark_handled_later
 
 T = TypeVar("T")
 
@@ -148,6 +148,27 @@ class Tx:
         self.outbound.clear()
         return new
 
+    def flush_later(self, session: Session, now: datetime) -> None:
+        """flush, the rows written at the end of the transaction with the others like them."""
+        for i, out in enumerate(self.outbound):
+            not_before = now
+            if out.quiet and not out.urgent and out.room_id is not None:
+                not_before = self.services.after_quiet_hours(now)
+            enqueue_later(
+                session,
+                key=out.key or f"{self.key_prefix}:{i}",
+                text=out.text,
+                now=now,
+                room_id=out.room_id,
+                person_id=out.person_id,
+                mentions=out.mentions,
+                image_path=out.image_path,
+                not_before=not_before,
+                urgent=out.urgent,
+                account=out.account or self.services.settings.bot.self_id,
+            )
+        self.outbound.clear()
+
 
 @dataclass(slots=True)
 class Context:
@@ -221,14 +242,19 @@ class Context:
     async def run(self, fn: Callable[[Session, Tx], T]) -> T:
         """Run fn in one transaction that also sends its messages and marks this message done."""
         tx = self.tx()
+        carried: list[Outbound] = []
         if self._replies is not None:
-            tx.outbound[:0] = self._replies.outbound
+            carried = list(self._replies.outbound)
             self._replies = None
 
         def work(session: Session) -> T:
+            # from the start each time: the database may run a piece of work again after
+            # rolling back its group (see storage/db.py)
+            tx.outbound[:] = carried
             result = fn(session, tx)
-            tx.flush(session, self.now)
-            mark_handled(session, self.message_id, self.intent, self.ticket_id)
+            # the reply and the handled mark go in with the group's others, same transaction
+            tx.flush_later(session, self.now)
+            mark_handled_later(session, self.message_id, self.intent, self.ticket_id)
             return result
 
         result = await self.services.db.run(work)

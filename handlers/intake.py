@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from functools import lru_cache
 
 from sqlmodel import Session
 
@@ -16,16 +17,19 @@ from storage.directory import BuildingInfo
 from storage.models import Ticket
 from storage.tickets import (
     add_possible_complaint,
+    add_reporter,
     create_ticket,
-    open_tickets_like,
-    second_ticket,
+    lock_intake,
+    open_ticket_rows_like,
     window_start,
 )
 
 
-def _bigrams(text: str) -> set[str]:
+@lru_cache(maxsize=4096)
+def _bigrams(text: str) -> frozenset[str]:
+    # cached: each open ticket's summary is compared with every complaint that follows
     chars = [c for c in text if c.isalnum()]
-    return {a + b for a, b in itertools.pairwise(chars)}
+    return frozenset(a + b for a, b in itertools.pairwise(chars))
 
 
 def similarity(a: str, b: str, keywords_a: set[str], keywords_b: set[str]) -> float:
@@ -82,37 +86,41 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         place = building.label
     ctx.intent = "complaint"
 
-    def work(session: Session, tx: Tx) -> Ticket:
+    def work(session: Session, tx: Tx) -> int:
         since = window_start(ctx.now, s.tickets.duplicate_window_hours)
         bid = building.id if building else None
-        for t in open_tickets_like(session, bid, category, since):
+        lock_intake(session, bid, category)
+        for t in open_ticket_rows_like(session, bid, category, since):
             if t.reporter_id == ctx.sender_id and not explicit:
-                match = t  # the same resident again: one ticket
-            elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) >= (
+                pass  # the same resident again: one ticket
+            elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) < (
                 s.tickets.duplicate_similarity
             ):
-                match = t
-            else:
                 continue
-            added = second_ticket(
-                session, match, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
+            count = add_reporter(
+                session, t.id, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
             )
-            if added:
-                refresh_overdue(match, s)  # a ticket turned major faces the written reply
-            ctx.ticket_id = match.id
-            if added or match.reporter_id != ctx.sender_id:
+            if count == s.tickets.major_reporters:
+                # turned major by this count: a written reply is due too (rarely earlier
+                # than the step it already waits for, but the SLA decides)
+                seconded = session.get(Ticket, t.id, populate_existing=True)
+                assert seconded is not None
+                refresh_overdue(seconded, s)
+                session.add(seconded)
+            ctx.ticket_id = t.id
+            if count is not None or t.reporter_id != ctx.sender_id:
                 tx.send(
                     ctx.reply(
                         s.template("ack_duplicate").format(
                             mention="",
-                            number=match.number,
-                            category=category_label(ctx, match.category),
-                            reporters=match.reporters_count,
+                            number=t.number,
+                            category=category_label(ctx, t.category),
+                            reporters=t.reporters_count if count is None else count,
                         ),
                         mention_sender=True,
                     )
                 )
-            return match
+            return t.id
         deadline_kind, deadline_at = first_deadline(ctx)
         ticket = create_ticket(
             session,
@@ -159,7 +167,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             urgent=u.urgent,
         )
         tx.send(reply)
-        return ticket
+        assert ticket.id is not None
+        return ticket.id
 
     await ctx.run(work)
 

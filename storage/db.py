@@ -3,6 +3,10 @@
 Handlers hand a plain function of a Session to ``Database.run``; it runs in a worker
 thread inside one transaction (committed on return, rolled back on error). One thread
 for SQLite (a single writer anyway), a small pool for PostgreSQL.
+
+A function may have a batch form (``@batched``): when several callers queue it at once,
+it runs once over all their arguments (the chit-chat of many groups stored by one piece
+of work: one savepoint, one executemany, not one of each per message).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -23,10 +27,77 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
+from storage.plain import Plain
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 T = TypeVar("T")
+X = TypeVar("X")
 P = ParamSpec("P")
+
+
+_LATER = "storage.db.later"
+
+
+def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
+    """Have a write done at the end of this transaction, together with the others like it.
+
+    For the last writes of a piece of work that nothing reads back in the same transaction
+    (its reply in the outbox, its message marked handled): a group's writes of one
+    statement go in as one executemany before the commit. Only for work run through
+    ``Database.run`` or ``Database.call``, which do them; if the work fails, its writes
+    are dropped with its savepoint.
+    """
+    pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
+    pending.setdefault(statement, []).append(params)
+
+
+def _later_mark(session: Session) -> dict[Plain, int]:
+    return {st: len(rows) for st, rows in session.info.get(_LATER, {}).items()}
+
+
+def _later_undo(session: Session, mark: dict[Plain, int]) -> None:
+    for st, rows in session.info.get(_LATER, {}).items():
+        del rows[mark.get(st, 0) :]
+
+
+def _later_write(session: Session) -> None:
+    pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
+    for st, rows in pending.items():
+        st.many(session, rows)
+
+
+class Batched(Generic[X, T]):
+    """A function of (session, item) with a form over many items: ``many(session, items)``.
+
+    Called as usual it runs ``one``; ``Database.run`` runs the jobs of one Batched queued
+    together as a single ``many`` call, which must return one result per item, in order.
+    If that call fails, each item is run on its own, so one bad item cannot fail the rest.
+    """
+
+    def __init__(
+        self,
+        one: Callable[[Session, X], T],
+        many: Callable[[Session, list[X]], list[T]],
+    ) -> None:
+        self.one = one
+        self.many = many
+        self.__name__ = one.__name__
+        self.__doc__ = one.__doc__
+
+    def __call__(self, session: Session, item: X) -> T:
+        return self.one(session, item)
+
+
+def batched(
+    many: Callable[[Session, list[X]], list[T]],
+) -> Callable[[Callable[[Session, X], T]], Batched[X, T]]:
+    """Give a function of (session, item) its batch form."""
+
+    def wrap(one: Callable[[Session, X], T]) -> Batched[X, T]:
+        return Batched(one, many)
+
+    return wrap
 
 
 class SchemaBehind(Exception):
@@ -85,19 +156,48 @@ class _Job:
     future: asyncio.Future[Any]
 
 
-def _deliver(job: _Job, result: Any, error: BaseException | None) -> None:
-    def settle() -> None:
+Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _settle(outcomes: list[Outcome]) -> None:
+    for job, result, error in outcomes:
         if job.future.done():
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    try:
-        job.loop.call_soon_threadsafe(settle)
-    except RuntimeError:
-        pass  # the loop is closed: nobody waits for this any more
+
+def _deliver(outcomes: list[Outcome]) -> None:
+    """Hand results back to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for o in outcomes:
+        by_loop.setdefault(o[0].loop, []).append(o)
+    for loop, some in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, some)
+        except RuntimeError:
+            pass  # the loop is closed: nobody waits for this any more
+
+
+# how often a job that lost a deadlock (or a serialization conflict) is tried in all
+RETRIES = 3
+
+
+def _lost_a_race(error: BaseException) -> bool:
+    """A PostgreSQL deadlock or serialization failure: the work itself was fine."""
+    code = getattr(getattr(error, "orig", error), "sqlstate", None)
+    return code in ("40P01", "40001")
+
+
+class _Lost(Exception):
+    """A group's transaction was rolled back under it (by the failure of one job)."""
+
+    def __init__(self, job: _Job | None, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.job = job
+        self.error = error
 
 
 class Database:
@@ -105,7 +205,10 @@ class Database:
 
     Work queued while a worker is busy is run as one group: each function in its own
     SAVEPOINT, the whole group in one transaction — one commit for many messages, and a
-    failing function rolls back only its own changes.
+    failing function rolls back only its own changes. The calls of one @batched function
+    in a group are one call. A function may be run again after a rollback (when the
+    group's commit fails, or a failed ORM flush took the whole transaction with it): it
+    must act through the session only, or do what it does outside idempotently.
     """
 
     MAX_GROUP = 256
@@ -165,6 +268,7 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 result = fn(session, *args)
+                _later_write(session)
                 session.commit()
                 return result
             except BaseException:
@@ -197,6 +301,8 @@ class Database:
             group = [job]
             stop = False
             while len(group) < self.MAX_GROUP:
+                if not self.is_sqlite and not isinstance(group[-1].fn, Batched):
+                    break  # PostgreSQL: one piece of work that is not batched per transaction
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -209,38 +315,137 @@ class Database:
             if stop:
                 return
 
-    def _run_one(self, job: _Job) -> None:
-        try:
-            result = self.call(job.fn, *job.args)
-        except BaseException as e:
-            _deliver(job, None, e)
-        else:
-            _deliver(job, result, None)
+    def _run_one(self, job: _Job) -> Outcome:
+        for attempt in range(1, RETRIES + 1):
+            try:
+                return (job, self.call(job.fn, *job.args), None)
+            except BaseException as e:
+                if attempt < RETRIES and _lost_a_race(e):
+                    continue
+                return (job, None, e)
+        raise AssertionError("not reached")
 
     def _run_group(self, group: list[_Job]) -> None:
+        if not self.is_sqlite and len(group) > 1 and not isinstance(group[-1].fn, Batched):
+            # PostgreSQL, several workers at once: a transaction holding the row locks of
+            # several pieces of work (two tickets seconded, the ticket counter) could
+            # deadlock with another worker's or process's; batched work (messages stored)
+            # shares one, the rest commits on its own
+            self._run_group(group[:-1])
+            group = group[-1:]
         if len(group) == 1:
-            self._run_one(group[0])
+            _deliver([self._run_one(group[0])])
             return
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        # the jobs of one batched function run as one call, where the first of them stood
+        units: list[list[_Job]] = []
+        batches: dict[int, list[_Job]] = {}
+        for job in group:
+            if isinstance(job.fn, Batched):
+                unit = batches.get(id(job.fn))
+                if unit is not None:
+                    unit.append(job)
+                    continue
+                batches[id(job.fn)] = unit = []
+                unit.append(job)
+                units.append(unit)
+            else:
+                units.append([job])
         with Session(self.engine, expire_on_commit=False) as session:
             try:
-                for job in group:
-                    try:
-                        with session.begin_nested():
-                            result = job.fn(session, *job.args)
-                        outcomes.append((job, result, None))
-                    except Exception as e:
-                        outcomes.append((job, None, e))
+                # one unit needs no savepoint: if it fails, the fallback below runs each alone
+                outcomes = self._run_units(session, units, savepoints=len(units) > 1)
+                _later_write(session)
                 session.commit()
+                # a job that lost a deadlock to another transaction runs again on its own,
+                # now that this group's locks are released
+                outcomes = [
+                    self._run_one(o[0]) if o[2] is not None and _lost_a_race(o[2]) else o
+                    for o in outcomes
+                ]
+            except _Lost as lost:
+                # the transaction is gone (see _run_units): the failed job is answered, the
+                # others run again, each on its own
+                session.rollback()
+                _deliver(
+                    [
+                        (job, None, lost.error) if job is lost.job else self._run_one(job)
+                        for job in group
+                    ]
+                )
+                return
             except Exception:
                 # the group's commit failed: run each on its own, so one bad apple
                 # cannot fail the others
                 session.rollback()
-                for job in group:
-                    self._run_one(job)
+                _deliver([self._run_one(job) for job in group])
                 return
-        for job, result, error in outcomes:
-            _deliver(job, result, error)
+        _deliver(outcomes)
+
+    def _run_units(
+        self, session: Session, units: list[list[_Job]], savepoints: bool
+    ) -> list[Outcome]:
+        """Run each unit, in its own savepoint when asked; a failure rolls back only its own."""
+        outcomes: list[Outcome] = []
+        if not savepoints:
+            for unit in units:
+                outcomes.extend(self._run_unit(session, unit))
+            return outcomes
+        # SAVEPOINT sent as plain text on the driver's connection: SQLAlchemy's own nested
+        # transactions (snapshots of the session's objects, a freshly compiled clause for
+        # each savepoint name) cost more than the work of a message. The ORM side is kept
+        # right by hand: each unit's changes are flushed inside its savepoint, and after a
+        # failure the session forgets every object (all flushed, or rolled back).
+        raw: Any = session.connection().connection.dbapi_connection
+        # PostgreSQL takes two statements in one round trip: the RELEASE of one unit's
+        # savepoint goes with the SAVEPOINT of the next
+        together = not self.is_sqlite
+        released = True
+        for unit in units:
+            if released:
+                raw.execute("SAVEPOINT job")
+            elif together:
+                raw.execute("RELEASE SAVEPOINT job; SAVEPOINT job")
+            else:
+                raw.execute("RELEASE SAVEPOINT job")
+                raw.execute("SAVEPOINT job")
+            released = True
+            mark = _later_mark(session)
+            try:
+                done = self._run_unit(session, unit)
+                session.flush()
+            except Exception as e:
+                if not session.is_active:
+                    # a failed ORM flush: SQLAlchemy rolled back the whole transaction
+                    raise _Lost(unit[0] if len(unit) == 1 else None, e) from e
+                _later_undo(session, mark)
+                if together:
+                    raw.execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
+                else:
+                    raw.execute("ROLLBACK TO SAVEPOINT job")
+                    raw.execute("RELEASE SAVEPOINT job")
+                session.expunge_all()
+                if len(unit) == 1:
+                    outcomes.append((unit[0], None, e))
+                else:
+                    # a failed batch: each of its items on its own
+                    outcomes.extend(self._run_units(session, [[j] for j in unit], True))
+                continue
+            released = False
+            outcomes.extend(done)
+        if not released:
+            raw.execute("RELEASE SAVEPOINT job")
+        return outcomes
+
+    @staticmethod
+    def _run_unit(session: Session, unit: list[_Job]) -> list[Outcome]:
+        first = unit[0]
+        if len(unit) == 1:
+            return [(first, first.fn(session, *first.args), None)]
+        fn: Batched[Any, Any] = first.fn  # type: ignore[assignment]
+        results = fn.many(session, [job.args[0] for job in unit])
+        if len(results) != len(unit):
+            raise RuntimeError(f"{fn.__name__}: {len(results)} results for {len(unit)} items")
+        return [(job, r, None) for job, r in zip(unit, results, strict=True)]
 
     def close(self) -> None:
         """Stop the worker threads and dispose of the connection pool."""

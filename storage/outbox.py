@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, String, bindparam, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import later
 from storage.models import OutboxMessage, Room
-from storage.sql import dialect_name, insert_ignore_returning_id, insert_ignore_statement
+from storage.plain import Plain
 
 
 def enqueue(
@@ -44,9 +46,56 @@ def enqueue(
     A group post is sent by the account recorded on its room (`account` when the room has
     none); a private message by `account`.
     """
+    row = _row(
+        key, text, now, room_id, person_id, mentions, image_path, not_before, urgent, account
+    )
+    # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
+    # (RETURNING tells whether it went in: psycopg reports no rowcount for these)
+    if room_id is None:
+        return _PRIVATE_POST.first(session, row) is not None
+    # a group post: the room's account, looked up inside the same statement
+    return _ROOM_POST.first(session, row) is not None
+
+
+def enqueue_later(
+    session: Session,
+    *,
+    key: str,
+    text: str,
+    now: datetime,
+    room_id: str | None = None,
+    person_id: str | None = None,
+    mentions: Sequence[str] = (),
+    image_path: str | None = None,
+    not_before: datetime | None = None,
+    urgent: bool = False,
+    account: str | None = None,
+) -> None:
+    """enqueue, written at the end of the transaction with the others (storage.db.later).
+
+    For work run by the Database that does not need to know whether the key was new.
+    """
+    row = _row(
+        key, text, now, room_id, person_id, mentions, image_path, not_before, urgent, account
+    )
+    later(session, _PRIVATE_LATER if room_id is None else _ROOM_LATER, row)
+
+
+def _row(
+    key: str,
+    text: str,
+    now: datetime,
+    room_id: str | None,
+    person_id: str | None,
+    mentions: Sequence[str],
+    image_path: str | None,
+    not_before: datetime | None,
+    urgent: bool,
+    account: str | None,
+) -> dict[str, Any]:
     if (room_id is None) == (person_id is None):
         raise ValueError("a message goes to exactly one room or one person")
-    row: dict[str, Any] = {
+    return {
         "key": key,
         "room_id": room_id,
         "person_id": person_id,
@@ -59,31 +108,54 @@ def enqueue(
         "status": "pending",
         "attempts": 0,
         "account": account,
+        "room_account_of": room_id,
     }
-    # one plain INSERT … ON CONFLICT DO NOTHING: another process may accept the same key
-    # (RETURNING tells whether it went in: psycopg reports no rowcount for these)
-    if room_id is None:
-        return insert_ignore_returning_id(session, OutboxMessage, row) is not None
-    # a group post: the room's account, looked up inside the same statement
-    row["room_account_of"] = room_id
-    return session.connection().execute(_room_post(session), row).first() is not None
 
 
-_ROOM_POSTS: dict[str, Any] = {}
+_COLUMNS = (
+    "key",
+    "room_id",
+    "person_id",
+    "text",
+    "mentions",
+    "image_path",
+    "urgent",
+    "created_at",
+    "not_before",
+    "status",
+    "attempts",
+    "account",
+)
 
 
-def _room_post(session: Session) -> Any:
-    """INSERT … VALUES (…, coalesce((SELECT account FROM room …), :account)) (cached)."""
-    name = dialect_name(session)
-    stmt = _ROOM_POSTS.get(name)
-    if stmt is None:
-        base = insert_ignore_statement(session, OutboxMessage, returning_id=True)
-        owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
-        stmt = base.values(
-            account=func.coalesce(owner.scalar_subquery(), bindparam("account", type_=String))
+def _post(to_room: bool, returning: bool = True) -> Plain:
+    """INSERT … ON CONFLICT DO NOTHING (RETURNING id) of one outbox row, per dialect.
+
+    For a group post the account is coalesce((SELECT account FROM room …), :account).
+    """
+
+    def build(dialect: str) -> Any:
+        base = (
+            postgresql.insert(OutboxMessage)
+            if dialect == "postgresql"
+            else sqlite.insert(OutboxMessage)
         )
-        _ROOM_POSTS[name] = stmt
-    return stmt
+        values: dict[str, Any] = {c: bindparam(c) for c in _COLUMNS}
+        if to_room:
+            owner = select(Room.account).where(col(Room.id) == bindparam("room_account_of"))
+            values["account"] = func.coalesce(
+                owner.scalar_subquery(), bindparam("account", type_=String)
+            )
+        stmt = base.values(values).on_conflict_do_nothing()
+        return stmt.returning(col(OutboxMessage.id)) if returning else stmt
+
+    return Plain(build)
+
+
+_ROOM_POST = _post(to_room=True)
+_PRIVATE_POST = _post(to_room=False)
+_ROOM_LATER = _post(to_room=True, returning=False)
+_PRIVATE_LATER = _post(to_room=False, returning=False)
 
 
 def room_account(session: Session, room_id: str | None) -> str | None:

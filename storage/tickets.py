@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import hashlib
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, update
+import sqlalchemy as sa
+from sqlalchemy import bindparam, func, insert, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
+from storage.db import later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -20,7 +24,19 @@ from storage.models import (
     TicketEvent,
     TicketReporter,
 )
-from storage.sql import insert_ignore, insert_ignore_returning_id
+from storage.plain import Plain
+from storage.sql import insert_ignore_returning_id
+
+
+def _insert_ignore(model: Any, columns: Sequence[str], returning: Any = None) -> Plain:
+    """INSERT … ON CONFLICT DO NOTHING of these columns (named as parameters), per dialect."""
+
+    def build(dialect: str) -> Any:
+        base = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
+        stmt = base.values({c: bindparam(c) for c in columns}).on_conflict_do_nothing()
+        return stmt.returning(returning) if returning is not None else stmt
+
+    return Plain(build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +92,25 @@ def store_message(
     return StoredMessage(int(existing[0]), True, bool(existing[1]))
 
 
+_MARK_HANDLED = Plain(
+    update(Message)
+    .where(col(Message.id) == bindparam("mid"))
+    .values(handled=True, intent=bindparam("intent"), ticket_id=bindparam("tid"))
+)
+
+
 def mark_handled(
     session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
 ) -> None:
     """Record that a message was fully handled (in the same transaction as its effects)."""
-    session.connection().execute(
-        update(Message)
-        .where(col(Message.id) == message_id)
-        .values(handled=True, intent=intent, ticket_id=ticket_id)
-    )
+    _MARK_HANDLED.execute(session, {"mid": message_id, "intent": intent, "tid": ticket_id})
+
+
+def mark_handled_later(
+    session: Session, message_id: int, intent: str | None, ticket_id: int | None = None
+) -> None:
+    """mark_handled, written at the end of the transaction with the others (storage.db.later)."""
+    later(session, _MARK_HANDLED, {"mid": message_id, "intent": intent, "tid": ticket_id})
 
 
 def unhandled_messages(session: Session, limit: int = 1000) -> list[Message]:
@@ -109,21 +135,22 @@ def ensure_person(session: Session, person_id: str, name: str, now: datetime) ->
     return person
 
 
+_COUNTER_INIT = _insert_ignore(Counter, ("name", "value"))
+_COUNTER_NEXT = Plain(
+    update(Counter)
+    .where(col(Counter.name) == "ticket")
+    .values(value=col(Counter.value) + 1)
+    .returning(col(Counter.value))
+)
+
+
 def next_number(session: Session, first: int) -> int:
     """The next ticket number, unique across processes (the counter row is locked)."""
     # the row is created once, by whichever process gets there first; the others wait
-    insert_ignore(session, Counter, [{"name": "ticket", "value": first - 1}])
-    result = (
-        session.connection()
-        .execute(
-            update(Counter)
-            .where(col(Counter.name) == "ticket")
-            .values(value=Counter.value + 1)
-            .returning(col(Counter.value))
-        )
-        .one()
-    )
-    return int(result[0])
+    _COUNTER_INIT.execute(session, {"name": "ticket", "value": first - 1})
+    row = _COUNTER_NEXT.first(session)
+    assert row is not None
+    return int(row[0])
 
 
 def add_event(
@@ -152,6 +179,116 @@ def add_event(
     return ev
 
 
+_EVENT_COLUMNS = ("ticket_id", "kind", "actor_id", "time", "message_id", "detail", "data")
+_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}))
+_REPORTER = _insert_ignore(
+    TicketReporter, ("ticket_id", "person_id", "message_id", "time"), col(TicketReporter.id)
+)
+
+
+_TICKET_COLUMNS = (
+    "number",
+    "category",
+    "urgent",
+    "major",
+    "summary",
+    "keywords",
+    "location",
+    "building_id",
+    "community_id",
+    "room_id",
+    "reporter_id",
+    "status",
+    "rung",
+    "reporters_count",
+    "source",
+    "source_message_id",
+    "created_at",
+    "updated_at",
+    "next_deadline_kind",
+    "next_deadline_at",
+)
+_TICKET = Plain(
+    insert(Ticket).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(col(Ticket.id))
+)
+_FIRST_REPORTER = Plain(
+    insert(TicketReporter).values(
+        {c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")}
+    )
+)
+
+
+def insert_ticket(
+    session: Session,
+    *,
+    first_number: int,
+    category: str,
+    urgent: bool,
+    summary: str,
+    location: str | None,
+    building_id: int | None,
+    community_id: int | None,
+    room_id: str | None,
+    reporter_id: str,
+    keywords: str | None = None,
+    message_id: int | None,
+    now: datetime,
+    source: str = "group",
+    major: bool = False,
+    deadline: tuple[str, datetime] | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[int, int]:
+    """Open a ticket with its first event and first reporter: its (id, number).
+
+    Plain statements, no ORM object: the path every new complaint takes.
+    """
+    number = next_number(session, first_number)
+    row = _TICKET.first(
+        session,
+        {
+            "number": number,
+            "category": category,
+            "urgent": urgent,
+            "major": major or urgent,
+            "summary": summary,
+            "keywords": keywords,
+            "location": location,
+            "building_id": building_id,
+            "community_id": community_id,
+            "room_id": room_id,
+            "reporter_id": reporter_id,
+            "status": "new",
+            "rung": 0,
+            "reporters_count": 1,
+            "source": source,
+            "source_message_id": message_id,
+            "created_at": now,
+            "updated_at": now,
+            "next_deadline_kind": deadline[0] if deadline else None,
+            "next_deadline_at": deadline[1] if deadline else None,
+        },
+    )
+    assert row is not None
+    ticket_id = int(row[0])
+    _FIRST_REPORTER.execute(
+        session,
+        {"ticket_id": ticket_id, "person_id": reporter_id, "message_id": message_id, "time": now},
+    )
+    _EVENT.execute(
+        session,
+        {
+            "ticket_id": ticket_id,
+            "kind": "created",
+            "actor_id": reporter_id,
+            "time": now,
+            "message_id": message_id,
+            "detail": summary,
+            "data": data,
+        },
+    )
+    return ticket_id, number
+
+
 def create_ticket(
     session: Session,
     *,
@@ -172,42 +309,29 @@ def create_ticket(
     deadline: tuple[str, datetime] | None = None,
     data: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Open a ticket with its first event and first reporter."""
-    ticket = Ticket(
-        number=next_number(session, first_number),
+    """Open a ticket with its first event and first reporter (insert_ticket), as an object."""
+    session.flush()  # what the caller added (the reporter's row) goes in first
+    ticket_id, _ = insert_ticket(
+        session,
+        first_number=first_number,
         category=category,
         urgent=urgent,
-        major=major or urgent,
         summary=summary,
-        keywords=keywords,
         location=location,
         building_id=building_id,
         community_id=community_id,
         room_id=room_id,
         reporter_id=reporter_id,
-        source=source,
-        source_message_id=message_id,
-        created_at=now,
-        updated_at=now,
-        next_deadline_kind=deadline[0] if deadline else None,
-        next_deadline_at=deadline[1] if deadline else None,
-    )
-    session.add(ticket)
-    session.flush()
-    assert ticket.id is not None
-    session.add(
-        TicketReporter(ticket_id=ticket.id, person_id=reporter_id, message_id=message_id, time=now)
-    )
-    add_event(
-        session,
-        ticket,
-        "created",
-        now,
-        reporter_id,
+        keywords=keywords,
         message_id=message_id,
-        detail=summary,
+        now=now,
+        source=source,
+        major=major,
+        deadline=deadline,
         data=data,
     )
+    ticket = session.get(Ticket, ticket_id)
+    assert ticket is not None
     return ticket
 
 
@@ -261,6 +385,121 @@ def second_ticket(
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class OpenTicket:
+    """What the duplicate check needs of an open ticket (a plain row, no ORM object)."""
+
+    id: int
+    number: int
+    category: str
+    reporter_id: str
+    summary: str
+    keywords: str | None
+    reporters_count: int
+
+
+def _like_query(by_building: bool) -> Any:
+    q = sa.select(
+        col(Ticket.id),
+        col(Ticket.number),
+        col(Ticket.category),
+        col(Ticket.reporter_id),
+        col(Ticket.summary),
+        col(Ticket.keywords),
+        col(Ticket.reporters_count),
+    ).where(
+        # the statuses are this module's constants, written into the SQL
+        col(Ticket.status).in_([sa.literal_column(f"'{s}'") for s in OPEN_STATUSES]),
+        col(Ticket.category) == bindparam("category"),
+        col(Ticket.created_at) >= bindparam("since"),
+    )
+    if by_building:
+        q = q.where(col(Ticket.building_id) == bindparam("building"))
+    return q.order_by(col(Ticket.created_at).desc()).limit(20)
+
+
+# built once: SQLAlchemy finds the compiled form in its cache without rebuilding it
+_LIKE = {True: Plain(_like_query(True)), False: Plain(_like_query(False))}
+
+
+_INTAKE_LOCK = Plain(
+    sa.select(sa.func.pg_advisory_xact_lock(bindparam("key", type_=sa.BigInteger)))
+)
+
+
+def lock_intake(session: Session, building_id: int | None, category: str) -> None:
+    """Hold off other transactions taking in a complaint of this building and category.
+
+    Finding no open ticket like it and opening one is check-then-insert: two complaints
+    of one problem handled at once (two workers, two processes) would open two tickets.
+    PostgreSQL: a transaction-scoped advisory lock on (building, category), taken before
+    the check; SQLite has one writer at a time already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"intake:{building_id}:{category}".encode(), digest_size=8)
+    _INTAKE_LOCK.execute(session, {"key": int.from_bytes(digest.digest(), "big", signed=True)})
+
+
+def open_ticket_rows_like(
+    session: Session, building_id: int | None, category: str, since: datetime
+) -> list[OpenTicket]:
+    """open_tickets_like as plain rows: what a complaint is compared with, newest first."""
+    params: dict[str, Any] = {"category": category, "since": since}
+    if building_id is not None:
+        params["building"] = building_id
+    return [OpenTicket(*r) for r in _LIKE[building_id is not None].rows(session, params)]
+
+
+_SECONDED = Plain(
+    update(Ticket)
+    .where(col(Ticket.id) == bindparam("tid"))
+    .values(
+        reporters_count=col(Ticket.reporters_count) + 1,
+        major=or_(col(Ticket.major), col(Ticket.reporters_count) + 1 >= bindparam("major_at")),
+        updated_at=bindparam("now"),
+    )
+    .returning(col(Ticket.reporters_count))
+)
+
+
+def add_reporter(
+    session: Session,
+    ticket_id: int,
+    person_id: str,
+    message_id: int | None,
+    now: datetime,
+    major_reporters: int,
+) -> int | None:
+    """second_ticket in plain statements: the new count of reporters, None if already one.
+
+    The reporter row goes in only if the person has none for this ticket (unique pair);
+    the count is raised in SQL, so two processes seconding at once both count.
+    """
+    new = _REPORTER.first(
+        session,
+        {"ticket_id": ticket_id, "person_id": person_id, "message_id": message_id, "time": now},
+    )
+    if new is None:
+        return None
+    row = _SECONDED.first(session, {"tid": ticket_id, "major_at": major_reporters, "now": now})
+    assert row is not None
+    count = int(row[0])
+    _EVENT.execute(
+        session,
+        {
+            "ticket_id": ticket_id,
+            "kind": "seconded",
+            "actor_id": person_id,
+            "time": now,
+            "message_id": message_id,
+            "detail": None,
+            "data": {"reporters": count},
+        },
+    )
+    return count
+
+
 def ticket_by_number(session: Session, number: int) -> Ticket | None:
     """A ticket by its human-friendly number."""
     return session.exec(select(Ticket).where(Ticket.number == number)).first()
@@ -277,6 +516,21 @@ def ticket_events(session: Session, ticket_id: int) -> list[TicketEvent]:
     )
 
 
+_POSSIBLE_COLUMNS = (
+    "message_id",
+    "room_id",
+    "building_id",
+    "community_id",
+    "sender_id",
+    "text",
+    "category",
+    "confidence",
+    "created_at",
+    "status",
+)
+_POSSIBLE = Plain(insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}))
+
+
 def add_possible_complaint(
     session: Session,
     *,
@@ -289,21 +543,23 @@ def add_possible_complaint(
     category: str | None,
     confidence: float,
     now: datetime,
-) -> PossibleComplaint:
+) -> None:
     """Keep a message the classifier was unsure of for the stewards to look at."""
-    pc = PossibleComplaint(
-        message_id=message_id,
-        room_id=room_id,
-        building_id=building_id,
-        community_id=community_id,
-        sender_id=sender_id,
-        text=text,
-        category=category,
-        confidence=confidence,
-        created_at=now,
+    _POSSIBLE.execute(
+        session,
+        {
+            "message_id": message_id,
+            "room_id": room_id,
+            "building_id": building_id,
+            "community_id": community_id,
+            "sender_id": sender_id,
+            "text": text,
+            "category": category,
+            "confidence": confidence,
+            "created_at": now,
+            "status": "open",
+        },
     )
-    session.add(pc)
-    return pc
 
 
 def window_start(now: datetime, hours: float) -> datetime:
@@ -409,40 +665,138 @@ def earliest_resolution_unrated(session: Session) -> datetime | None:
     ).first()
 
 
-def store_quiet_message(
-    session: Session,
-    *,
-    channel_message_id: str,
-    room_id: str | None,
-    sender_id: str,
-    sender_name: str,
-    text: str,
-    time: datetime,
-    now: datetime,
-    intent: str,
-    new_sender: bool,
-) -> bool:
-    """Store a message that needs nothing done (chit-chat), already handled; False on replay.
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """An incoming message to store (stored with its sender, once by channel id)."""
 
-    The fast path for most of a group's traffic: plain inserts, no ORM objects.
+    channel_message_id: str
+    room_id: str | None
+    sender_id: str
+    sender_name: str
+    text: str
+    time: datetime
+    received_at: datetime
+    kind: str = "text"
+    media_path: str | None = None
+    # the sender's row may be missing (not seen by this process): make sure it exists
+    new_sender: bool = True
+    # chit-chat: stored as handled, with this intent, in the same statement
+    intent: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """The message table's columns."""
+        return {
+            "channel_message_id": self.channel_message_id,
+            "room_id": self.room_id,
+            "sender_id": self.sender_id,
+            "sender_name": self.sender_name,
+            "text": self.text,
+            "kind": self.kind,
+            "media_path": self.media_path,
+            "time": self.time,
+            "received_at": self.received_at,
+            "handled": self.intent is not None,
+            "intent": self.intent,
+        }
+
+
+_MESSAGE_INSERT = _insert_ignore(
+    Message,
+    (
+        "channel_message_id",
+        "room_id",
+        "sender_id",
+        "sender_name",
+        "text",
+        "kind",
+        "media_path",
+        "time",
+        "received_at",
+        "handled",
+        "intent",
+    ),
+    col(Message.id),
+)
+_PERSON_INSERT = _insert_ignore(Person, ("id", "name", "created_at", "erased"))
+_RENAME = Plain(
+    update(Person)
+    .where(
+        col(Person.id) == bindparam("pid"),
+        col(Person.name) != bindparam("new_name"),
+        col(Person.erased) == False,  # noqa: E712
+    )
+    .values(name=bindparam("new_name"))
+)
+
+
+def _insert_messages(session: Session, msgs: list[NewMessage]) -> dict[str, int]:
+    """INSERT … ON CONFLICT DO NOTHING of many messages: the new ids by channel id.
+
+    Channel ids that already existed (or come twice in msgs) are absent from the answer.
     """
-    if new_sender:
-        insert_ignore(
-            session,
-            Person,
-            [{"id": sender_id, "name": sender_name, "created_at": now, "erased": False}],
+    rows: dict[str, dict[str, Any]] = {}
+    for m in msgs:
+        rows.setdefault(m.channel_message_id, m.row())
+    found = _MESSAGE_INSERT.many_first(session, list(rows.values()))
+    return {cid: int(r[0]) for cid, r in zip(rows, found, strict=True) if r is not None}
+
+
+def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool) -> None:
+    """Create the senders not seen before (and keep their display names fresh)."""
+    people: dict[str, str] = {}
+    for m in msgs:
+        if m.new_sender:
+            people[m.sender_id] = m.sender_name
+    if not people:
+        return
+    now = msgs[0].received_at
+    _PERSON_INSERT.many(
+        session,
+        [{"id": p, "name": n, "created_at": now, "erased": False} for p, n in people.items()],
+    )
+    if update_names:
+        _RENAME.many(session, [{"pid": p, "new_name": n} for p, n in people.items() if n])
+
+
+def store_quiet_messages(session: Session, msgs: list[NewMessage]) -> list[bool]:
+    """Store messages that need nothing done (chit-chat), already handled; False on replay.
+
+    The fast path for most of a group's traffic: the messages of many groups in one go
+    (one executemany, one for senders not seen before), plain statements, no ORM objects.
+    """
+    _insert_senders(session, msgs, update_names=False)
+    new = _insert_messages(session, msgs)
+    out: list[bool] = []
+    for m in msgs:
+        # the first of a channel id twice in one batch went in; the second is a replay
+        out.append(new.pop(m.channel_message_id, None) is not None)
+    return out
+
+
+def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
+    """Store messages once, to be handled; a replay returns the first copy.
+
+    Their senders are created (display names kept fresh) in the same transaction.
+    """
+    _insert_senders(session, msgs, update_names=True)
+    new = _insert_messages(session, msgs)
+    old_ids = {m.channel_message_id for m in msgs} - new.keys()
+    old: dict[str, tuple[int, bool]] = {}
+    if old_ids:
+        rows = session.connection().execute(
+            select(Message.channel_message_id, Message.id, Message.handled).where(
+                col(Message.channel_message_id).in_(sorted(old_ids))
+            )
         )
-    row = {
-        "channel_message_id": channel_message_id,
-        "room_id": room_id,
-        "sender_id": sender_id,
-        "sender_name": sender_name,
-        "text": text,
-        "kind": "text",
-        "time": time,
-        "received_at": now,
-        "handled": True,
-        "intent": intent,
-    }
-    # RETURNING, not the row count: psycopg reports -1 for INSERT … ON CONFLICT here
-    return insert_ignore_returning_id(session, Message, row) is not None
+        old = {str(cid): (int(mid), bool(handled)) for cid, mid, handled in rows}
+    out: list[StoredMessage] = []
+    for m in msgs:
+        cid = m.channel_message_id
+        first = new.pop(cid, None)
+        if first is not None:
+            out.append(StoredMessage(first, False, False))
+            old[cid] = (first, False)  # the same id again in this batch is a replay
+        else:
+            mid, handled = old[cid]
+            out.append(StoredMessage(mid, True, handled))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -298,3 +299,14 @@ async def test_several_private_messages_to_one_person_become_one(harness: Harnes
         return sorted(r.status for r in session.exec(select(OutboxMessage)))
 
     assert await harness.db.run(statuses) == ["merged", "merged", "sent", "sent"]
+
+
+async def test_one_problem_reported_at_once_by_many_is_one_ticket(harness_any: Harness) -> None:
+    """Complaints of one problem handled at the same time (several database workers on
+    PostgreSQL) still find each other: one ticket, the others second it."""
+    h = harness_any
+    names = ["张阿姨", "李大爷", "赵叔", "钱阿姨", "孙奶奶", "周大哥"]
+    await asyncio.gather(*(h.say(ROOM3, n, "3号楼电梯又坏了，老人上不去楼") for n in names))
+    [t] = await h.tickets()
+    detail = await h.ticket(t["number"])
+    assert sorted(e["kind"] for e in detail["events"]) == ["created"] + ["seconded"] * 5

@@ -81,3 +81,32 @@ def test_ticket_numbers_are_unique_across_threads(db_url: str) -> None:
         numbers = list(pool.map(lambda _: d.call(next_number, 1), range(80)))
     d.close()
     assert sorted(numbers) == list(range(1, 81))
+
+
+async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
+    """Two pieces of work lock two rows in opposite orders: the one PostgreSQL picks as the
+    deadlock's victim runs again (on SQLite the one writer never deadlocks; trivially fine)."""
+    import threading
+
+    from sqlalchemy import text
+
+    await db.run(lambda s: (_person(s, "a"), _person(s, "b")))
+    met = threading.Barrier(2)
+    tries = {"x": 0, "y": 0}
+
+    def both(session: Session, first: str, second: str, tag: str) -> str:
+        tries[tag] += 1
+        session.execute(text("UPDATE person SET name = name || '+' WHERE id = :i"), {"i": first})
+        if tries[tag] == 1 and not db.is_sqlite:
+            met.wait(timeout=10)  # both hold their first row: the second lock closes the cycle
+        session.execute(text("UPDATE person SET name = name || '+' WHERE id = :i"), {"i": second})
+        return tag
+
+    async def later() -> str:
+        await asyncio.sleep(0.1)  # its own group, on another worker
+        return await db.run(both, "b", "a", "y")
+
+    assert await asyncio.gather(db.run(both, "a", "b", "x"), later()) == ["x", "y"]
+    names = await db.run(lambda s: sorted(p.name for p in s.exec(select(Person))))
+    assert names == ["a++", "b++"]
+    assert sum(tries.values()) == (2 if db.is_sqlite else 3)

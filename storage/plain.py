@@ -1,0 +1,150 @@
+"""Plain statements: the few statements every message runs, sent straight to the driver.
+
+A one-row INSERT or UPDATE costs SQLite a few microseconds; SQLAlchemy's execution around
+it (parameter handling, result objects, events) costs ten times that, for every statement
+of every message. The statements here are still written as Core constructs against the
+models (names and types checked), compiled once per dialect; their parameters go through
+the columns' own bind processors (so times and JSON are stored exactly as SQLAlchemy stores
+them), and they run on the session's connection, inside its transaction.
+
+What they give back is what the driver gives: plain tuples, no type processing. Use them
+for statements whose results are ids, counts and text only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql import ClauseElement
+from sqlmodel import Session
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # parameters in the order the SQL wants them
+    positional: bool
+    defaults: dict[str, Any]  # values fixed in the construct (the 1 of "count + 1")
+    processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        values = {**self.defaults, **params} if self.defaults else dict(params)
+        for name, process in self.processors:
+            values[name] = process(values[name])  # None too, as SQLAlchemy does (JSON: 'null')
+        if self.positional:
+            return tuple(values[n] for n in self.names)
+        return {n: values[n] for n in self.names}
+
+
+class Plain:
+    """One Core statement, compiled once per dialect, run on the driver's cursor.
+
+    Give the statement, or a function of the dialect's name that builds it (for the
+    constructs SQLite and PostgreSQL spell differently, such as ON CONFLICT).
+    """
+
+    __slots__ = ("_build", "_compiled")
+
+    def __init__(self, statement: ClauseElement | Callable[[str], ClauseElement]) -> None:
+        self._build = statement
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        found = self._compiled.get(dialect.name)
+        if found is not None:
+            return found
+        build = self._build
+        statement = build if isinstance(build, ClauseElement) else build(dialect.name)
+        compiled: Any = statement.compile(dialect=dialect)
+        positional = compiled.positiontup is not None
+        # the parameters the SQL names (binds also lists anonymous ones it rendered inline)
+        rendered = (
+            compiled.positiontup if positional else dict.fromkeys(compiled.bind_names.values())
+        )
+        names = tuple(rendered)
+        defaults: dict[str, Any] = {}
+        processors: list[tuple[str, Callable[[Any], Any]]] = []
+        for name in names:
+            bind = compiled.binds[name]
+            if bind.expanding:
+                raise ValueError(f"{name}: IN lists with parameters are not plain statements")
+            if not bind.required:
+                defaults[name] = bind.value
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                processors.append((name, process))
+        found = _Compiled(compiled.string, names, positional, defaults, tuple(processors))
+        self._compiled[dialect.name] = found
+        return found
+
+    def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Any:
+        """Execute once; the driver's cursor (fetch rows from it if the statement returns)."""
+        conn = session.connection()
+        c = self._compile(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(c.sql, c.args(params or {}))
+        return cursor
+
+    def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
+        """Execute once (nothing returned)."""
+        self.run(session, params).close()
+
+    def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
+        """Execute once; every row returned, as plain tuples."""
+        cursor = self.run(session, params)
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def first(self, session: Session, params: Mapping[str, Any] | None = None) -> Any | None:
+        """Execute once; the first row returned (a plain tuple) or None."""
+        cursor = self.run(session, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Execute for each of rows (nothing returned)."""
+        if not rows:
+            return
+        conn = session.connection()
+        c = self._compile(conn.dialect)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(c.sql, [c.args(r) for r in rows])
+        finally:
+            cursor.close()
+
+    def many_first(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any | None]:
+        """Execute for each of rows; for each, the first row it returned (or None).
+
+        On PostgreSQL one round trip for all (psycopg's executemany with returning); on
+        SQLite, where a statement is a function call, one execute each.
+        """
+        if not rows:
+            return []
+        conn = session.connection()
+        c = self._compile(conn.dialect)
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        out: list[Any | None] = []
+        try:
+            if conn.dialect.name == "postgresql":
+                cursor.executemany(c.sql, [c.args(r) for r in rows], returning=True)
+                while True:
+                    out.append(cursor.fetchone())
+                    if not cursor.nextset():
+                        break
+            else:
+                for r in rows:
+                    cursor.execute(c.sql, c.args(r))
+                    out.append(cursor.fetchone())
+        finally:
+            cursor.close()
+        if len(out) != len(rows):
+            raise RuntimeError(f"{len(out)} results for {len(rows)} rows")
+        return out
