@@ -103,10 +103,18 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
         return tag
 
     async def later() -> str:
-        await asyncio.sleep(0.1)  # its own group, on another worker
+        # queued once x is running, so it is its own group, on another worker (however slow
+        # the machine is)
+        while tries["x"] == 0:
+            await asyncio.sleep(0.005)
         return await db.run(both, "b", "a", "y")
 
     assert await asyncio.gather(db.run(both, "a", "b", "x"), later()) == ["x", "y"]
     names = await db.run(lambda s: sorted(p.name for p in s.exec(select(Person))))
     assert names == ["a++", "b++"]
-    assert sum(tries.values()) == (2 if db.is_sqlite else 3)
+    if db.is_sqlite:
+        assert sum(tries.values()) == 2
+    else:
+        # usually one victim; when both waits time out together, PostgreSQL's two deadlock
+        # checks can each find the cycle before either side has let go, and both run again
+        assert sum(tries.values()) in (3, 4)
