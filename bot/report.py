@@ -73,7 +73,7 @@ class ReportData:
     title: str
     year: int
     month: int
-    ledger: list[list[object]] = field(default_factory=list)
+    ledger: list[tuple[object, ...]] = field(default_factory=list)
     overall: stats.Rates = field(default_factory=stats.Rates)
     by_building: list[tuple[str, stats.Rates]] = field(default_factory=list)
     by_category: list[tuple[str, stats.Rates]] = field(default_factory=list)
@@ -131,41 +131,42 @@ def collect(
     in_month = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end]
     if ids is not None:
         in_month.append(col(Ticket.building_id).in_(list(ids)))
+    names = dict(session.exec(select(Person.id, Person.name)).all())
+    month_ids = select(Ticket.id).where(*in_month).scalar_subquery()
+    local = _LocalMinutes(settings.tz)
+    # the month's events first, each turned into its timeline text as it is read; then the
+    # tickets, streamed: few objects live at once (the collector has less to walk)
+    steps: dict[int, list[str]] = {}
+    for ticket_id, time, kind, actor, detail in session.execute(
+        select_rows(
+            col(TicketEvent.ticket_id),
+            col(TicketEvent.time),
+            col(TicketEvent.kind),
+            col(TicketEvent.actor_id),
+            col(TicketEvent.detail),
+        )
+        .where(col(TicketEvent.ticket_id).in_(month_ids))
+        .order_by(col(TicketEvent.id))
+    ):
+        step = f"{local(time)[5:]} {kind}"
+        if actor:
+            step += f"（{names.get(actor, actor)}）"
+        if detail and kind != "created":
+            step += f" {mask_phones(detail)[:40]}"
+        steps.setdefault(ticket_id, []).append(step)
+    photos: dict[int, list[Attachment]] = {}
+    for a in session.exec(
+        select(Attachment)
+        .where(col(Attachment.ticket_id).in_(month_ids))
+        .order_by(col(Attachment.time), col(Attachment.id))
+    ):
+        photos.setdefault(a.ticket_id or -1, []).append(a)
+    every_building = directory.buildings
     tickets = session.execute(
         select_rows(*(getattr(Ticket, c) for c in _LEDGER_COLUMNS))
         .where(*in_month)
         .order_by(col(Ticket.number))
-    ).all()
-    names = dict(session.exec(select(Person.id, Person.name)).all())
-    month_ids = select(Ticket.id).where(*in_month).scalar_subquery()
-    local = _LocalMinutes(settings.tz)
-    steps: dict[int, list[str]] = {}  # each ticket's timeline, one text a step
-    photos: dict[int, list[Attachment]] = {}
-    if tickets:
-        for ticket_id, time, kind, actor, detail in session.execute(
-            select_rows(
-                col(TicketEvent.ticket_id),
-                col(TicketEvent.time),
-                col(TicketEvent.kind),
-                col(TicketEvent.actor_id),
-                col(TicketEvent.detail),
-            )
-            .where(col(TicketEvent.ticket_id).in_(month_ids))
-            .order_by(col(TicketEvent.id))
-        ):
-            step = f"{local(time)[5:]} {kind}"
-            if actor:
-                step += f"（{names.get(actor, actor)}）"
-            if detail and kind != "created":
-                step += f" {mask_phones(detail)[:40]}"
-            steps.setdefault(ticket_id, []).append(step)
-        for a in session.exec(
-            select(Attachment)
-            .where(col(Attachment.ticket_id).in_(month_ids))
-            .order_by(col(Attachment.time), col(Attachment.id))
-        ):
-            photos.setdefault(a.ticket_id or -1, []).append(a)
-    every_building = directory.buildings
+    )
     for (
         ticket_id, number, created_at, building_id, category, urgent, major, reporters_count,
         summary, location, status, rung, assignee_id, first_response_at, plan_at, resolved_at,
@@ -173,7 +174,7 @@ def collect(
     ) in tickets:  # fmt: skip
         b = buildings.get(building_id or -1) or every_building.get(building_id or -1)
         data.ledger.append(
-            [
+            (
                 number,
                 local(created_at),
                 b.community if b else "",
@@ -196,9 +197,9 @@ def collect(
                 _yes(resolved_on_time),
                 rating or "",
                 rating_comment or "",
-                photo_cell(photos.get(ticket_id, [])),
-                "；".join(steps.get(ticket_id, ())),
-            ]
+                photo_cell(photos.pop(ticket_id, [])),
+                "；".join(steps.pop(ticket_id, ())),
+            )
         )
     data.overall = stats.rates(session, start, end, building_ids=ids).get(None, stats.Rates())
     per_b = stats.rates(session, start, end, building_ids=ids, group_by="building_id")
