@@ -145,7 +145,8 @@ class DeadlineSweep:
     """DueWork: everything a ticket's passed deadlines ask for."""
 
     name = "deadlines"
-    BATCH = 100
+    BATCH = 100  # tickets per transaction
+    ROUND = 4  # batches at once
 
     def __init__(self, services: Services, auto_close: AutoClose | None = None) -> None:
         self.services = services
@@ -196,10 +197,14 @@ class DeadlineSweep:
         for i in range(0, len(urgent), 64):
             await asyncio.gather(*(one(self._alert, t) for t in urgent[i : i + 64]))
         # a batch of tickets per transaction: claimed, read and written with a few
-        # statements; batches run side by side where the database has several workers
-        await asyncio.gather(
-            *(batch(due[i : i + self.BATCH]) for i in range(0, len(due), self.BATCH))
-        )
+        # statements; a few batches at a time, side by side where the database has several
+        # workers (on SQLite they share one commit, so a round bounds how long it writes)
+        per_round = self.BATCH * self.ROUND
+        for r in range(0, len(due), per_round):
+            ids = due[r : r + per_round]
+            await asyncio.gather(
+                *(batch(ids[i : i + self.BATCH]) for i in range(0, len(ids), self.BATCH))
+            )
 
     def _due(self, session: Session, now: datetime) -> tuple[list[int], list[int]]:
         due = session.exec(
