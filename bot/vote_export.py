@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlmodel import Session, col, select
 
 from config.schema import Settings
@@ -59,6 +57,9 @@ def _pct(x: object) -> str:
 
 def write_vote_workbook(data: VoteExport, path: Path, tz: ZoneInfo) -> Path:
     """Write 结果 and 选票 sheets (blocking: run it off the event loop)."""
+    from openpyxl import Workbook  # here, not at import: openpyxl and numpy weigh ~35 MB
+    from openpyxl.styles import Font
+
     v, r = data.vote, data.result
     wb = Workbook()
     sheet = wb.active

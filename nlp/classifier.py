@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import re
 import unicodedata
@@ -11,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import jieba
-from pypinyin import pinyin_dict
 
 from nlp.location import LocationFinder
 from nlp.normalise import clean
@@ -31,7 +32,22 @@ jieba.setLogLevel(logging.WARNING)
 _PUNCT = re.compile(r"[\s,.!?;:~…、，。！？；：～'\"“”‘’()（）\[\]【】<>《》\-—_=+*/\\|·]+")
 _HAS_CJK = re.compile(r"[\u4e00-\u9fff]")
 _TONE_MARKS = re.compile(r"[\u0300-\u036f]")
-_PINYIN_TABLE: dict[int, str] = pinyin_dict.pinyin_dict
+
+
+def _pinyin_table() -> dict[int, str]:
+    """pypinyin's readings of single characters (code point -> "tī,tí"), from its data file.
+
+    `import pypinyin` also loads its phrase dictionary and word segmenter (some 45 MB
+    resident) that the fallback never uses; the table alone is pinyin_dict.json in the
+    package (pypinyin is pinned), read here without running the package.
+    """
+    spec = importlib.util.find_spec("pypinyin")  # finds the package, does not import it
+    assert spec is not None and spec.submodule_search_locations
+    table = Path(spec.submodule_search_locations[0]) / "pinyin_dict.json"
+    return {int(k): v for k, v in json.loads(table.read_text(encoding="utf-8")).items()}
+
+
+_PINYIN_TABLE = _pinyin_table()
 # memo of a pure function over at most the ~40k characters pypinyin knows (not a result cache)
 _TONELESS: dict[str, str] = {}
 

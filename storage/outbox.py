@@ -14,7 +14,7 @@ accounts were recorded).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from storage.db import later
 from storage.models import OutboxMessage, Room
 from storage.plain import Plain
+from storage.sql import insert_ignore_statement
 
 
 def enqueue(
@@ -163,6 +164,52 @@ def room_account(session: Session, room_id: str | None) -> str | None:
     if room_id is None:
         return None
     return session.exec(select(Room.account).where(col(Room.id) == room_id)).first()
+
+
+def room_accounts(session: Session, room_ids: Collection[str]) -> dict[str, str | None]:
+    """The bot accounts sitting in some groups, by group (one query)."""
+    if not room_ids:
+        return {}
+    q = select(Room.id, Room.account).where(col(Room.id).in_(list(room_ids)))
+    return {rid: account for rid, account in session.exec(q).all()}
+
+
+def message_row(
+    *,
+    key: str,
+    text: str,
+    now: datetime,
+    room_id: str | None = None,
+    person_id: str | None = None,
+    mentions: Sequence[str] = (),
+    image_path: str | None = None,
+    not_before: datetime | None = None,
+    urgent: bool = False,
+    account: str | None = None,
+) -> dict[str, Any]:
+    """The outbox row of one message, pending, for enqueue_many."""
+    row = _row(
+        key, text, now, room_id, person_id, mentions, image_path, not_before, urgent, account
+    )
+    del row["room_account_of"]
+    return row
+
+
+def enqueue_many(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """enqueue for many message_rows at once; how many were new.
+
+    One query for the rooms' accounts (a group post goes through its room's account, the
+    row's own when the room has none) and one INSERT … ON CONFLICT DO NOTHING for all.
+    """
+    if not rows:
+        return 0
+    owners = room_accounts(session, {r["room_id"] for r in rows if r["room_id"] is not None})
+    rows = [
+        {**r, "account": owners[r["room_id"]]} if owners.get(r["room_id"]) is not None else r
+        for r in rows
+    ]
+    stmt = insert_ignore_statement(session, OutboxMessage, returning_id=True)
+    return len(session.connection().execute(stmt, rows).all())
 
 
 def _mine(account: str | None) -> list[ColumnElement[bool]]:

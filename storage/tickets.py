@@ -289,6 +289,35 @@ def insert_ticket(
     return ticket_id, number
 
 
+def event_row(
+    ticket: Ticket,
+    kind: str,
+    now: datetime,
+    actor_id: str | None,
+    *,
+    message_id: int | None = None,
+    detail: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event of a ticket's log as a row, for add_events."""
+    assert ticket.id is not None
+    return {
+        "ticket_id": ticket.id,
+        "kind": kind,
+        "actor_id": actor_id,
+        "time": now,
+        "message_id": message_id,
+        "detail": detail,
+        "data": data,
+    }
+
+
+def add_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Append many events (event_rows) to tickets' logs with one INSERT."""
+    if rows:
+        session.connection().execute(insert(TicketEvent), list(rows))
+
+
 def create_ticket(
     session: Session,
     *,

@@ -191,3 +191,34 @@ async def test_auto_close_through_the_clock(harness: Harness) -> None:
     assert "未收到评价，已自动关闭" in room[-1]["text"] and room[-1]["mentions"] == ["sim_张阿姨"]
     await h.advance(60 * 24)
     assert len([m for m in await h.room(ROOM3) if "自动关闭" in m["text"]]) == 1
+
+
+async def test_a_ticket_failing_in_a_sweep_batch_does_not_stop_the_others(
+    harness: Harness,
+) -> None:
+    """The sweep handles due tickets in batches; one ticket's failure is its own."""
+    from bot.jobs.deadlines import DeadlineSweep
+    from tests.commands_support import ROOM3, complaint
+
+    h = harness
+    first = await complaint(h)
+    second = await complaint(h, ROOM3, "李大爷", "3号楼电梯又坏了，停在三楼不动")
+    assert second != first
+    for n in (first, second):
+        await h.say(ROOM3, "王红管", f"#接单 {n}")
+        await h.say(ROOM3, "王红管", f"#办结 {n} 已处理")
+    [sweep] = [w for w in h.bot.timekeeper.work if isinstance(w, DeadlineSweep)]
+    close = sweep.auto_close
+
+    def close_but_not_the_first(session, ticket, now, services):  # type: ignore[no-untyped-def]
+        if ticket.number == first:
+            raise RuntimeError("this one breaks")
+        return close(session, ticket, now, services)
+
+    sweep.auto_close = close_but_not_the_first
+    await h.advance(SETTINGS.tickets.auto_close_hours * 60 + 1)  # both due in one sweep
+    assert (await h.ticket(first))["status"] == "resolved"
+    assert (await h.ticket(second))["status"] == "closed"
+    sweep.auto_close = close
+    await h.advance(1)  # the next sweep closes the one that failed
+    assert (await h.ticket(first))["status"] == "closed"

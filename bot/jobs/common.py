@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from handlers.context import Outbound, Services, Tx
+from handlers.context import Outbound, Services
 from storage.directory import BuildingInfo, Directory, PersonInfo
-from storage.outbox import room_account
+from storage.outbox import enqueue_many, message_row, room_accounts
 
 RUNG_ROLES = {
     1: "grid_worker",
@@ -35,16 +35,47 @@ def send_all(
     in that group — the one its people can be reached by — not this process's own.
     The caller's own changes are flushed first: on SQLite (pysqlite) a transaction begins
     only with the first write, and the outbox's SAVEPOINT outside one would commit by itself.
+    All the messages are written with one INSERT.
     """
     session.flush()
-    account = room_account(session, via_room) if via_room else None
-    tx = Tx(services, "clock")
+    if via_room is not None:
+        outs = through_groups(session, [(outs, via_room)])
+    own = services.settings.bot.self_id
+    after_quiet = services.after_quiet_hours(now)
+    rows = []
     for out in outs:
         assert out.key, "bot-initiated messages carry a deterministic key"
-        if account and out.account is None:
-            out = replace(out, account=account)
-        tx.send(out)
-    return tx.flush(session, now)
+        quiet = out.quiet and not out.urgent and out.room_id is not None  # as Tx.flush
+        rows.append(
+            message_row(
+                key=out.key,
+                text=out.text,
+                now=now,
+                room_id=out.room_id,
+                person_id=out.person_id,
+                mentions=out.mentions,
+                image_path=out.image_path,
+                not_before=after_quiet if quiet else now,
+                urgent=out.urgent,
+                account=out.account or own,
+            )
+        )
+    return enqueue_many(session, rows)
+
+
+def through_groups(
+    session: Session, sends: Sequence[tuple[Sequence[Outbound], str | None]]
+) -> list[Outbound]:
+    """Messages about tickets, each private one through the account sitting in its group.
+
+    sends: (messages, the ticket's group) pairs; one query for all the groups' accounts.
+    """
+    accounts = room_accounts(session, {room for _, room in sends if room is not None})
+    out: list[Outbound] = []
+    for outs, room in sends:
+        account = accounts.get(room) if room is not None else None
+        out += [replace(o, account=account) if account and o.account is None else o for o in outs]
+    return out
 
 
 def short_time(services: Services, moment: datetime) -> str:

@@ -11,10 +11,8 @@ import tempfile
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
@@ -28,6 +26,10 @@ from handlers.sla import STEP_LABELS, next_deadline
 from storage.directory import Directory
 from storage.models import Attachment, Ticket
 from storage.stats import Rates, local_month_bounds, rates
+
+if TYPE_CHECKING:  # openpyxl (and numpy with it) is imported when a sheet is made: ~35 MB
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 LEDGER_COLUMNS = (
@@ -57,14 +59,15 @@ LEDGER_COLUMNS = (
     "评价意见",
     "照片",
 )
-_HEAD_FILL = PatternFill("solid", fgColor="B71C1C")
 
 
 def _head(ws: Worksheet, columns: Collection[str]) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+
     ws.append(list(columns))
     for cell in ws[1]:
         cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = _HEAD_FILL
+        cell.fill = PatternFill("solid", fgColor="B71C1C")
         cell.alignment = Alignment(horizontal="center")
     ws.freeze_panes = "A2"
 
@@ -154,6 +157,8 @@ class Ledger:
         title: str,
     ) -> bytes:
         """The ledger of tickets reported in [start, end) as an .xlsx file."""
+        from openpyxl import Workbook
+
         tickets, names = ledger_rows(session, scope, start, end)
         wb = Workbook()
         ws = wb.active
