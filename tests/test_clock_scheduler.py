@@ -6,7 +6,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import build_bot, create_app
+from bot.app import DIRECTORY_REFRESH_SECONDS, build_bot, create_app
 from bot.jobs.digest import DailyDigest
 from bot.simulator import SimClock
 from storage import Database
@@ -26,7 +26,8 @@ async def test_scheduler_runs_with_the_app_and_shares_the_jobs_triggers(
         assert scheduler is not None and scheduler.running
         assert str(scheduler.timezone) == "Asia/Shanghai"
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"tick", "due:digest", "due:report"}
+        assert set(jobs) == {"tick", "directory", "due:digest", "due:report"}
+        assert jobs["directory"].trigger.interval.total_seconds() == DIRECTORY_REFRESH_SECONDS
         [digest] = [w for w in bot.timekeeper.work if isinstance(w, DailyDigest)]
         assert jobs["due:digest"].trigger is digest.trigger
         # in the simulator the same trigger says when the digest is next due
