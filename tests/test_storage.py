@@ -94,8 +94,12 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
     met = threading.Barrier(2)
     tries = {"x": 0, "y": 0}
 
+    x_started = threading.Event()
+
     def both(session: Session, first: str, second: str, tag: str) -> str:
         tries[tag] += 1
+        if tag == "x":
+            x_started.set()
         session.execute(text("UPDATE person SET name = name || '+' WHERE id = :i"), {"i": first})
         if tries[tag] == 1 and not db.is_sqlite:
             met.wait(timeout=10)  # both hold their first row: the second lock closes the cycle
@@ -105,8 +109,7 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
     async def later() -> str:
         # queued once x is running, so it is its own group, on another worker (however slow
         # the machine is)
-        while tries["x"] == 0:
-            await asyncio.sleep(0.005)
+        await asyncio.to_thread(x_started.wait, 10)
         return await db.run(both, "b", "a", "y")
 
     assert await asyncio.gather(db.run(both, "a", "b", "x"), later()) == ["x", "y"]
