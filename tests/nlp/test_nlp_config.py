@@ -66,3 +66,13 @@ def test_malformed_config_fails_fast() -> None:
         Classifier.from_config({"categories": {}})
     with pytest.raises(TaxonomyError):
         Classifier.from_config({"categories": {"x": {"label": "X", "strong": "not a list"}}})
+
+
+def test_the_pinyin_table_read_from_its_file_is_pypinyins_own() -> None:
+    """The classifier reads pypinyin's data file instead of importing the package (memory):
+    it must hold exactly what the package itself would give."""
+    from pypinyin import pinyin_dict
+
+    from nlp.classifier import _PINYIN_TABLE
+
+    assert _PINYIN_TABLE == pinyin_dict.pinyin_dict
