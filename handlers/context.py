@@ -127,47 +127,38 @@ class Tx:
 
     def flush(self, session: Session, now: datetime) -> int:
         """Write the queued messages to the outbox; how many were new."""
-        new = 0
-        for i, out in enumerate(self.outbound):
-            not_before = now
-            if out.quiet and not out.urgent and out.room_id is not None:
-                not_before = self.services.after_quiet_hours(now)
-            new += enqueue(
-                session,
-                key=out.key or f"{self.key_prefix}:{i}",
-                text=out.text,
-                now=now,
-                room_id=out.room_id,
-                person_id=out.person_id,
-                mentions=out.mentions,
-                image_path=out.image_path,
-                not_before=not_before,
-                urgent=out.urgent,
-                account=out.account or self.services.settings.bot.self_id,
-            )
+        new = sum(enqueue(session, **row) for row in self._rows(now))
         self.outbound.clear()
         return new
 
     def flush_later(self, session: Session, now: datetime) -> None:
         """flush, the rows written at the end of the transaction with the others like them."""
+        for row in self._rows(now):
+            enqueue_later(session, **row)
+        self.outbound.clear()
+
+    def _rows(self, now: datetime) -> list[dict[str, Any]]:
+        """The outbox rows of the messages sent so far (bot posts wait out quiet hours)."""
+        rows = []
         for i, out in enumerate(self.outbound):
             not_before = now
             if out.quiet and not out.urgent and out.room_id is not None:
                 not_before = self.services.after_quiet_hours(now)
-            enqueue_later(
-                session,
-                key=out.key or f"{self.key_prefix}:{i}",
-                text=out.text,
-                now=now,
-                room_id=out.room_id,
-                person_id=out.person_id,
-                mentions=out.mentions,
-                image_path=out.image_path,
-                not_before=not_before,
-                urgent=out.urgent,
-                account=out.account or self.services.settings.bot.self_id,
+            rows.append(
+                {
+                    "key": out.key or f"{self.key_prefix}:{i}",
+                    "text": out.text,
+                    "now": now,
+                    "room_id": out.room_id,
+                    "person_id": out.person_id,
+                    "mentions": out.mentions,
+                    "image_path": out.image_path,
+                    "not_before": not_before,
+                    "urgent": out.urgent,
+                    "account": out.account or self.services.settings.bot.self_id,
+                }
             )
-        self.outbound.clear()
+        return rows
 
 
 @dataclass(slots=True)
