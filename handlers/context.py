@@ -112,6 +112,22 @@ class Outbound:
     # a group post always goes through the account sitting in the group
     account: str | None = None
 
+    def outbox_fields(self, key: str, now: datetime, services: Services) -> dict[str, Any]:
+        """What the outbox stores of it (storage.outbox.enqueue / message_row arguments)."""
+        quiet = self.quiet and not self.urgent and self.room_id is not None
+        return {
+            "key": key,
+            "text": self.text,
+            "now": now,
+            "room_id": self.room_id,
+            "person_id": self.person_id,
+            "mentions": self.mentions,
+            "image_path": self.image_path,
+            "not_before": services.after_quiet_hours(now) if quiet else now,
+            "urgent": self.urgent,
+            "account": self.account or services.settings.bot.self_id,
+        }
+
 
 @dataclass(slots=True)
 class Tx:
@@ -138,27 +154,11 @@ class Tx:
         self.outbound.clear()
 
     def _rows(self, now: datetime) -> list[dict[str, Any]]:
-        """The outbox rows of the messages sent so far (bot posts wait out quiet hours)."""
-        rows = []
-        for i, out in enumerate(self.outbound):
-            not_before = now
-            if out.quiet and not out.urgent and out.room_id is not None:
-                not_before = self.services.after_quiet_hours(now)
-            rows.append(
-                {
-                    "key": out.key or f"{self.key_prefix}:{i}",
-                    "text": out.text,
-                    "now": now,
-                    "room_id": out.room_id,
-                    "person_id": out.person_id,
-                    "mentions": out.mentions,
-                    "image_path": out.image_path,
-                    "not_before": not_before,
-                    "urgent": out.urgent,
-                    "account": out.account or self.services.settings.bot.self_id,
-                }
-            )
-        return rows
+        """The outbox fields of the messages sent so far."""
+        return [
+            out.outbox_fields(out.key or f"{self.key_prefix}:{i}", now, self.services)
+            for i, out in enumerate(self.outbound)
+        ]
 
 
 @dataclass(slots=True)

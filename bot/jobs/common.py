@@ -40,26 +40,10 @@ def send_all(
     session.flush()
     if via_room is not None:
         outs = through_groups(session, [(outs, via_room)])
-    own = services.settings.bot.self_id
-    after_quiet = services.after_quiet_hours(now)
     rows = []
     for out in outs:
         assert out.key, "bot-initiated messages carry a deterministic key"
-        quiet = out.quiet and not out.urgent and out.room_id is not None  # as Tx.flush
-        rows.append(
-            message_row(
-                key=out.key,
-                text=out.text,
-                now=now,
-                room_id=out.room_id,
-                person_id=out.person_id,
-                mentions=out.mentions,
-                image_path=out.image_path,
-                not_before=after_quiet if quiet else now,
-                urgent=out.urgent,
-                account=out.account or own,
-            )
-        )
+        rows.append(message_row(**out.outbox_fields(out.key, now, services)))
     return enqueue_many(session, rows)
 
 
