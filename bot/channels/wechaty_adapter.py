@@ -251,6 +251,7 @@ class WechatyChannel:
         self._self_id = ""
         self._attempts = 0
         self._rooms_logged = False
+        self._stopping = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WechatyChannel:
@@ -304,6 +305,7 @@ class WechatyChannel:
             raise RuntimeError("WechatyChannel already started")
         self._media_dir.mkdir(parents=True, exist_ok=True)
         self._on_message, self._on_room_event = on_message, on_room_event
+        self._stopping = False
         self._supervisor = asyncio.create_task(self._supervise(), name="wechaty-supervisor")
         if not await self.wait_connected(self._login_timeout):
             logger.warning(
@@ -322,17 +324,31 @@ class WechatyChannel:
         return True
 
     async def stop(self) -> None:
-        """Disconnect and stop reconnecting."""
+        """Disconnect and stop reconnecting.
+
+        The supervisor is cancelled again every second until it ends: a cancellation that
+        lands while an RPC completes can be lost in Python 3.11's ``wait_for``, and a lost
+        one must not leave the channel reconnecting forever (nor hang the event loop's
+        shutdown, which waits for every task).
+        """
+        self._stopping = True
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
-            supervisor.cancel()
             # a shutdown must end: the teardown gives a running handler HANDLER_GRACE_SECONDS
-            done, _ = await asyncio.wait({supervisor}, timeout=HANDLER_GRACE_SECONDS + 15)
-            if not done:
-                logger.error("wechaty: the connection did not close in time; left behind")
-                return
-            with contextlib.suppress(asyncio.CancelledError):
-                supervisor.result()
+            deadline = asyncio.get_running_loop().time() + HANDLER_GRACE_SECONDS + 15
+            tries = 0
+            while not supervisor.done():
+                if tries:
+                    logger.warning("wechaty: the connection ignored a cancellation; again")
+                tries += 1
+                supervisor.cancel()
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    logger.error("wechaty: the connection did not close in time; left behind")
+                    return
+                await asyncio.wait({supervisor}, timeout=min(1.0, left))
+            if not supervisor.cancelled() and supervisor.exception() is not None:
+                logger.opt(exception=supervisor.exception()).error("wechaty: supervisor failed")
         logger.info("wechaty: stopped")
 
     async def send(self, message: Outgoing) -> str | None:
@@ -390,7 +406,7 @@ class WechatyChannel:
     async def _supervise(self) -> None:
         """Connect, watch, tear down, back off, reconnect — until stopped."""
         delay = self._backoff_initial
-        while True:
+        while not self._stopping:
             self._attempts += 1
             number = self._attempts
             conn: _Connection | None = None
@@ -555,26 +571,33 @@ class WechatyChannel:
         """Drop a connection: end its stream, let a running handler finish, close the channel.
 
         No RPC goes to the peer (it may be dead); a message handler that is running is given
-        time to finish rather than being cancelled halfway through the bot's work.
+        time to finish rather than being cancelled halfway through the bot's work. The
+        connection's tasks are awaited with ``asyncio.wait``, which never swallows the
+        caller's own cancellation; if the teardown itself is cancelled, its tasks are
+        cancelled and the channel is closed all the same.
         """
         if self._conn is conn:
             self._conn = None
             self._connected.clear()
         conn.closing = True
-        if conn.stream is not None:
-            conn.stream.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.stream
-        if conn.dispatcher is not None:
-            conn.events.put_nowait(("close", None))
-            try:
-                await asyncio.wait_for(asyncio.shield(conn.dispatcher), HANDLER_GRACE_SECONDS)
-            except TimeoutError:
-                logger.warning("wechaty: a message handler did not finish; cancelling it")
-                conn.dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await conn.dispatcher
-        _close_channel(conn)
+        try:
+            if conn.stream is not None:
+                conn.stream.cancel()
+                await asyncio.wait({conn.stream})
+            if conn.dispatcher is not None:
+                conn.events.put_nowait(("close", None))
+                done, _ = await asyncio.wait({conn.dispatcher}, timeout=HANDLER_GRACE_SECONDS)
+                if not done:
+                    logger.warning("wechaty: a message handler did not finish; cancelling it")
+                    conn.dispatcher.cancel()
+                    await asyncio.wait({conn.dispatcher})
+        finally:
+            for task in (conn.stream, conn.dispatcher):
+                if task is not None and not task.done():
+                    task.cancel()
+                elif task is not None and not task.cancelled():
+                    task.exception()  # retrieved: its failure was logged where it happened
+            _close_channel(conn)
         logger.info("wechaty: connection {} torn down", conn.number)
 
     async def _rpc(self, conn: _Connection, call: Awaitable[_T]) -> _T:

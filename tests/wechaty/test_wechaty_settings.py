@@ -143,3 +143,48 @@ def test_from_settings_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) ->
         WechatyChannel.from_settings(_settings(token="t"))
     with pytest.raises(ConfigError, match="token"):
         WechatyChannel.from_settings(_settings(endpoint="127.0.0.1:8788", insecure=True))
+
+
+async def test_stop_ends_the_channel_even_when_a_cancellation_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.11's wait_for can lose a cancellation that lands as an RPC completes; the
+    # supervisor then runs on: stop() must still end it (and the loop's shutdown not hang)
+    import asyncio
+
+    from bot.channels import wechaty_adapter as adapter
+
+    channel = WechatyChannel(
+        "127.0.0.1:8788", "insecure_t", media_dir=tmp_path, insecure=True, backoff_initial=0.01
+    )
+    watches: list[int] = []
+
+    async def connect(number: int) -> adapter._Connection:
+        conn = adapter._Connection(number=number, puppet=object())
+        channel._conn = conn
+        channel._connected.set()
+        return conn
+
+    async def watch(conn: adapter._Connection) -> str:
+        watches.append(conn.number)
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            if len(watches) == 1:
+                return "the cancellation was lost"  # as wait_for may do in 3.11
+            raise
+        return "not reached"
+
+    monkeypatch.setattr(channel, "_connect", connect)
+    monkeypatch.setattr(channel, "_watch", watch)
+    monkeypatch.setattr(channel, "_log_rooms", lambda: asyncio.sleep(0))
+
+    async def ignore(_: object) -> None:
+        pass
+
+    await channel.start(ignore, ignore)
+    assert channel.connected
+    await asyncio.wait_for(channel.stop(), 10)
+    assert not channel.connected
+    assert watches == [1]  # no reconnection after stop(), though the first cancel was lost
+    assert channel._supervisor is None
