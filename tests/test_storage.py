@@ -6,11 +6,13 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import create_engine, event, text
 from sqlmodel import Session, func, select
 
 from storage import Database
 from storage.models import Counter, Message, Person
 from storage.tickets import next_number, store_message
+from tests.harness import postgres_schema
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -121,3 +123,49 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
         # usually one victim; when both waits time out together, PostgreSQL's two deadlock
         # checks can each find the cycle before either side has let go, and both run again
         assert sum(tries.values()) in (3, 4)
+
+
+@pytest.mark.postgres
+async def test_work_goes_on_after_the_server_drops_idle_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pooled connection that sat idle is pinged before use, and replaced when dead; a
+    busy one is not pinged (that round trip would be paid by every transaction)."""
+    async with postgres_schema() as url:
+        await _server_drops_idle_connections(url, monkeypatch)
+
+
+async def _server_drops_idle_connections(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import storage.db as storage_db
+
+    monkeypatch.setattr(storage_db, "PING_AFTER_IDLE_SECONDS", 0.2)
+    d = Database(db_url)
+    d.prepare()
+    pids: list[int] = []
+    event.listen(d.engine, "connect", lambda c, _r: pids.append(c.info.backend_pid))
+    try:
+        pings: list[object] = []
+        real_ping = d.engine.dialect.do_ping
+
+        def ping(conn: object) -> bool:
+            pings.append(conn)
+            return real_ping(conn)
+
+        monkeypatch.setattr(d.engine.dialect, "do_ping", ping)
+        await d.run(_person, "a")
+        for i in range(5):  # back to back: the connection is not idle, so not pinged
+            await d.run(_person, f"busy-{i}")
+        assert pings == []
+        # the server ends the bot's sessions (a restart, a dropped link)
+        killer = create_engine(storage_db.normalise_url(db_url))
+        with killer.connect() as conn:
+            for pid in pids:
+                assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        killer.dispose()
+        await asyncio.sleep(0.3)
+        await d.run(_person, "b")  # the dead connection is pinged, dropped, replaced
+        assert pings
+        count = await d.run(lambda s: s.exec(select(func.count()).select_from(Person)).one())
+        assert count == 7
+    finally:
+        d.close()
