@@ -492,6 +492,37 @@ _SECONDED = Plain(
 )
 
 
+# PostgreSQL: the three statements of add_reporter in one (one round trip, not three).
+# The CTEs share one snapshot: the count rises only if the reporter row went in, and the
+# event is written from the count it rose to (JSON text as SQLAlchemy writes it).
+_SECONDED_PG = Plain(
+    sa.text(
+        """
+        WITH r AS (
+            INSERT INTO ticketreporter (ticket_id, person_id, message_id, time)
+            VALUES (:ticket_id, :person_id, :message_id, :time)
+            ON CONFLICT DO NOTHING
+            RETURNING ticket_id
+        ), u AS (
+            UPDATE ticket
+            SET reporters_count = reporters_count + 1,
+                major = (major OR reporters_count + 1 >= :major_at),
+                updated_at = :time
+            WHERE id = (SELECT ticket_id FROM r)
+            RETURNING reporters_count
+        ), e AS (
+            INSERT INTO ticketevent (ticket_id, kind, actor_id, time, message_id, detail, data)
+            SELECT CAST(:ticket_id AS INTEGER), 'seconded', CAST(:person_id AS VARCHAR),
+                   CAST(:time AS TIMESTAMP WITH TIME ZONE), CAST(:message_id AS INTEGER),
+                   NULL, CAST('{"reporters": ' || reporters_count || '}' AS JSON)
+            FROM u
+        )
+        SELECT reporters_count FROM u
+        """
+    )
+)
+
+
 def add_reporter(
     session: Session,
     ticket_id: int,
@@ -505,6 +536,16 @@ def add_reporter(
     The reporter row goes in only if the person has none for this ticket (unique pair);
     the count is raised in SQL, so two processes seconding at once both count.
     """
+    if session.get_bind().dialect.name == "postgresql":
+        params = {
+            "ticket_id": ticket_id,
+            "person_id": person_id,
+            "message_id": message_id,
+            "time": now,
+            "major_at": major_reporters,
+        }
+        row = _SECONDED_PG.first(session, params)
+        return None if row is None else int(row[0])
     new = _REPORTER.first(
         session,
         {"ticket_id": ticket_id, "person_id": person_id, "message_id": message_id, "time": now},

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, event, text
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from storage import Database
 from storage.models import Counter, Message, Person
@@ -169,3 +169,61 @@ async def _server_drops_idle_connections(db_url: str, monkeypatch: pytest.Monkey
         assert count == 7
     finally:
         d.close()
+
+
+async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database) -> None:
+    """add_reporter (one statement on PostgreSQL, three on SQLite): the same person twice
+    counts once; the count turns the ticket major at the threshold; each 附议 is logged."""
+    from storage.models import Ticket, TicketEvent, TicketReporter
+    from storage.tickets import add_reporter, create_ticket
+
+    def setup(session: Session) -> int:
+        for pid in ("r1", "r2", "r3"):
+            _person(session, pid)
+        t = create_ticket(
+            session,
+            first_number=1,
+            category="lighting",
+            urgent=False,
+            summary="楼道灯坏了",
+            location=None,
+            building_id=None,
+            community_id=None,
+            room_id=None,
+            reporter_id="r1",
+            message_id=None,
+            now=NOW,
+        )
+        assert t.id is not None
+        return t.id
+
+    tid = await db.run(setup)
+    later = NOW + timedelta(minutes=5)
+    counts = [
+        await db.run(lambda s, p=p: add_reporter(s, tid, p, None, later, 3))
+        for p in ("r2", "r2", "r3")
+    ]
+    assert counts == [2, None, 3]
+
+    def read(session: Session) -> tuple[Ticket, list[TicketEvent], int]:
+        t = session.get(Ticket, tid)
+        assert t is not None
+        events = list(
+            session.exec(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == tid, TicketEvent.kind == "seconded")
+                .order_by(col(TicketEvent.id))
+            )
+        )
+        reporters = session.exec(
+            select(func.count()).select_from(TicketReporter).where(TicketReporter.ticket_id == tid)
+        ).one()
+        return t, events, reporters
+
+    t, events, reporters = await db.run(read)
+    assert (t.reporters_count, t.major, reporters) == (3, True, 3)
+    assert t.updated_at == later
+    assert [(e.actor_id, e.time, e.data) for e in events] == [
+        ("r2", later, {"reporters": 2}),
+        ("r3", later, {"reporters": 3}),
+    ]
