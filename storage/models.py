@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # A ticket's life: new -> claimed -> planned -> resolved -> closed; cancelled from open states.
@@ -78,21 +78,41 @@ class RoleAssignment(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
-    """Every message the bot received, stored once (replays are recognised by channel id)."""
+    """Every message the bot received, stored once (replays are recognised by channel id).
 
+    Every message pays for every index on this table, and most are chit-chat: it has only
+    the indexes a query uses. By sender (a person's data, their votes); the few messages
+    not yet handled (recovery after a crash), and those of a ticket, by partial indexes
+    that chit-chat (stored handled, with no ticket) never enters.
+    """
+
+    __table_args__ = (
+        Index(
+            "ix_message_unhandled",
+            "id",
+            sqlite_where=text("handled = 0"),
+            postgresql_where=text("NOT handled"),
+        ),
+        Index(
+            "ix_message_ticket",
+            "ticket_id",
+            sqlite_where=text("ticket_id IS NOT NULL"),
+            postgresql_where=text("ticket_id IS NOT NULL"),
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     channel_message_id: str = Field(unique=True)
-    room_id: str | None = Field(default=None, index=True)
+    room_id: str | None = None
     sender_id: str = Field(index=True)
     sender_name: str
     text: str = Field(sa_column=Column(Text, nullable=False))
     kind: str = "text"
     media_path: str | None = None
-    time: datetime = Field(index=True)
+    time: datetime
     received_at: datetime
-    handled: bool = Field(default=False, index=True)
+    handled: bool = False
     intent: str | None = None
-    ticket_id: int | None = Field(default=None, index=True)
+    ticket_id: int | None = None
 
 
 class Ticket(SQLModel, table=True):
