@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
             print("--sim-start/--sim-frozen need the simulator channel", file=sys.stderr)
             return 2
         clock = SimClock(args.sim_start, running=not args.sim_frozen)
-    bot = build_bot(settings, db=db, clock=clock)
+    bot = build_bot(settings, db=db, clock=clock, classify_process=settings.bot.classifier_process)
     if bot.sim is not None and args.sim_send_log:
         bot.sim.send_log = Path(args.sim_send_log)
     # a frozen simulator clock moves only through POST /api/sim/clock, which runs what falls

@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
 from bot.channel import Channel, Incoming, RoomEvent
+from bot.classify_process import ClassifierProcess
 from bot.clock import Clock, SystemClock
 from bot.dispatch import Dispatcher
 from bot.logging import route_std_logging
@@ -29,6 +30,7 @@ from handlers.context import DirectoryHolder, Services
 from handlers.main import build_router
 from handlers.sla import fill_overdue
 from nlp import Classifier, default_classifier
+from nlp.classifier import DEFAULT_TAXONOMY
 from storage import Database
 from storage import outbox as outbox_q
 from storage.models import Room
@@ -47,6 +49,7 @@ class Bot:
     timekeeper: Timekeeper
     sim: SimChannel | None
     scheduler: AsyncIOScheduler | None = None  # while the app runs in the background
+    classify_process: ClassifierProcess | None = None  # started by start_bot
 
 
 BOT = web.AppKey("bot", Bot)
@@ -62,8 +65,13 @@ def build_bot(
     clock: Clock | None = None,
     classifier: Classifier | None = None,
     work: list[DueWork] | None = None,
+    classify_process: bool = False,
 ) -> Bot:
-    """Wire the parts together (nothing is started)."""
+    """Wire the parts together (nothing is started).
+
+    classify_process: classify messages in a child process (what `python -m bot run` does
+    unless [bot] classifier_process is off); only with the default classifier.
+    """
     sim: SimChannel | None = None
     if channel is None:
         if settings.bot.channel == "sim":
@@ -83,6 +91,12 @@ def build_bot(
     elif isinstance(channel, SimChannel):
         sim = channel
     clock = clock or SystemClock()
+    process: ClassifierProcess | None = None
+    if classify_process and classifier is None:
+        # this process keeps the taxonomy (labels, words) but not jieba's dictionary: the
+        # child has its own, and this one is loaded only if the child cannot answer
+        classifier = Classifier.from_file(DEFAULT_TAXONOMY, load_now=False)
+        process = ClassifierProcess(classifier, DEFAULT_TAXONOMY)
     services = Services(
         settings=settings,
         db=db,
@@ -97,7 +111,7 @@ def build_bot(
 
         work = build_work(services)
     timekeeper = Timekeeper(clock, outbox, list(work))
-    return Bot(services, channel, dispatcher, outbox, timekeeper, sim)
+    return Bot(services, channel, dispatcher, outbox, timekeeper, sim, classify_process=process)
 
 
 def settle_memory() -> None:
@@ -143,6 +157,12 @@ async def _on_room_event(bot: Bot, event: RoomEvent) -> None:
 async def start_bot(bot: Bot) -> None:
     """Prepare the database, load the directory, recover, and start the channel."""
     s = bot.services
+    if bot.classify_process is not None:
+        try:
+            await bot.classify_process.start()
+            s.classify_elsewhere = bot.classify_process.classify
+        except Exception as exc:
+            logger.error("the classifier process did not start ({!r}): classifying here", exc)
     now = s.clock.now()
     await s.db.run(sync_config, s.settings, now)
     await s.directory.reload()
@@ -170,7 +190,14 @@ async def _database_ctx(app: web.Application) -> AsyncIterator[None]:
     await start_bot(bot)
     yield
     await bot.channel.stop()
+    await stop_classifying(bot)
     db.close()
+
+
+async def stop_classifying(bot: Bot) -> None:
+    """Stop the classifier process, if there is one (messages still coming are classified here)."""
+    if bot.classify_process is not None:
+        await bot.classify_process.close()
 
 
 DIRECTORY_REFRESH_SECONDS = 10

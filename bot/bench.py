@@ -17,7 +17,7 @@ from pathlib import Path
 import jieba
 from loguru import logger
 
-from bot.app import build_bot, settle_memory, start_bot
+from bot.app import build_bot, settle_memory, start_bot, stop_classifying
 from bot.bench_scale import Sizes, measure
 from bot.channel import Incoming
 from bot.simulator import SimClock
@@ -161,7 +161,8 @@ async def ingest(
     clock = SimClock(running=False)
     db = Database(db_url)
     db.prepare()
-    bot = build_bot(settings, db=db, clock=clock)
+    # as `python -m bot run` builds it (with the classifier process unless configured off)
+    bot = build_bot(settings, db=db, clock=clock, classify_process=settings.bot.classifier_process)
     await start_bot(bot)
     settle_memory()  # as `python -m bot run` does once started
     messages = make_messages(n)
@@ -169,7 +170,7 @@ async def ingest(
     topics = {r.id: r.topic for r in settings.rooms}
     # warm up jieba's dictionary outside the timings
     jieba.lcut("预热")
-    bot.services.classifier.classify("预热")
+    await bot.services.understand("预热")
 
     def baseline_round() -> float:
         t0 = time.perf_counter()
@@ -233,6 +234,7 @@ async def ingest(
         return int(session.exec(select(func.count()).select_from(Ticket)).one())
 
     tickets = await db.run(count)
+    await stop_classifying(bot)
     db.close()
     gc.unfreeze()
     return IngestResult(

@@ -246,6 +246,8 @@ class Dispatcher:
             ctx.intent = "none"
 
     async def _classify(self, text: str) -> Understanding:
+        if self.services.classify_elsewhere is not None:
+            return await self.services.classify_elsewhere(text)
         clf = self.services.classifier
         if len(text) <= INLINE_CLASSIFY_CHARS:
             return clf.classify(text)

@@ -332,6 +332,8 @@ class BotConfig(_Model):
     timezone: str = "Asia/Shanghai"
     database: str = "sqlite:///var/redsteward.db"
     taxonomy: str | None = None  # a taxonomy TOML; default: config/taxonomy.toml
+    # classify messages in a child process: off the event loop, on another core
+    classifier_process: bool = True
     media_dir: str = "var/media"
 
     @field_validator("timezone")

@@ -32,7 +32,7 @@ async def report(ctx: Context, args: CommandArgs) -> None:
     if ctx.room_id is not None and ctx.building is None:
         await ctx.run(lambda _s, tx: tx.send(unbound_room_reply(ctx)))
         return
-    u = ctx.services.classifier.classify(ctx.text)
+    u = await ctx.services.understand(ctx.text)
     await open_complaint(ctx, u.as_complaint(ctx.settings.tickets.default_category), explicit=True)
 
 

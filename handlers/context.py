@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from config.schema import Settings
-from nlp import Classifier
+from nlp import Classifier, Understanding
 from storage import Database
 from storage.directory import (
     BuildingInfo,
@@ -71,6 +71,14 @@ class Services:
     directory: DirectoryHolder
     classifier: Classifier
     wake_outbox: Callable[[], None] = lambda: None
+    # where messages are classified when not on the event loop (the classifier process)
+    classify_elsewhere: Callable[[str], Awaitable[Understanding]] | None = None
+
+    async def understand(self, text: str) -> Understanding:
+        """The classifier's understanding of a text (in the classifier process if running)."""
+        if self.classify_elsewhere is not None:
+            return await self.classify_elsewhere(text)
+        return self.classifier.classify(text)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -90,7 +90,15 @@ class _Match:
 class Classifier:
     """Intent, category, urgency and place of group messages, driven by a taxonomy."""
 
-    def __init__(self, taxonomy: Taxonomy, userdict: Path | None = DEFAULT_USERDICT) -> None:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        userdict: Path | None = DEFAULT_USERDICT,
+        *,
+        load_now: bool = True,
+    ) -> None:
+        """load_now=False leaves jieba's dictionary (60 MB) unloaded until the first text
+        (for a process that has its messages classified elsewhere)."""
         self.taxonomy = taxonomy
         self._settings = taxonomy.settings
         entries = taxonomy.entries
@@ -105,31 +113,51 @@ class Classifier:
             if e.strong or e.problem or e.urgent or "resolved" in e.cues
         }
         self._finder = LocationFinder(taxonomy.places)
-        self._tokenizer = jieba.Tokenizer()
-        self._tokenizer.initialize()  # load the dictionary now, not on the first message
-        if userdict is not None and Path(userdict).is_file():
+        self._userdict = userdict
+        self._jieba: jieba.Tokenizer | None = None
+        self._homophones = self._build_homophones()
+        if load_now:
+            self._load()  # the dictionary now, not on the first message
+
+    def _load(self) -> jieba.Tokenizer:
+        tokenizer = jieba.Tokenizer()
+        tokenizer.initialize()
+        if self._userdict is not None and Path(self._userdict).is_file():
             # jieba leaves a path it opened unclosed; hand it a file we close ourselves
-            with open(userdict, "rb") as f:
-                self._tokenizer.load_userdict(f)
+            with open(self._userdict, "rb") as f:
+                tokenizer.load_userdict(f)
         for w in self._multi:
             # an explicit frequency: jieba's suggest_freq would cut each word at load time
-            self._tokenizer.add_word(w, freq=20000)
-        self._homophones = self._build_homophones()
+            tokenizer.add_word(w, freq=20000)
+        self._jieba = tokenizer
+        return tokenizer
+
+    @property
+    def _tokenizer(self) -> jieba.Tokenizer:
+        return self._jieba if self._jieba is not None else self._load()
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_config(
-        cls, config: Mapping[str, Any], userdict: Path | None = DEFAULT_USERDICT
+        cls,
+        config: Mapping[str, Any],
+        userdict: Path | None = DEFAULT_USERDICT,
+        *,
+        load_now: bool = True,
     ) -> Classifier:
         """A classifier from a taxonomy dict (as read from TOML)."""
-        return cls(build_taxonomy(config), userdict=userdict)
+        return cls(build_taxonomy(config), userdict=userdict, load_now=load_now)
 
     @classmethod
     def from_file(
-        cls, path: Path | str = DEFAULT_TAXONOMY, userdict: Path | None = DEFAULT_USERDICT
+        cls,
+        path: Path | str = DEFAULT_TAXONOMY,
+        userdict: Path | None = DEFAULT_USERDICT,
+        *,
+        load_now: bool = True,
     ) -> Classifier:
         """A classifier from a taxonomy TOML file."""
-        return cls.from_config(load_taxonomy_file(path), userdict=userdict)
+        return cls.from_config(load_taxonomy_file(path), userdict=userdict, load_now=load_now)
 
     @property
     def categories(self) -> dict[str, str]:

@@ -1,0 +1,145 @@
+"""The classifier process: the same answers as classifying in the bot, and nothing lost if it dies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import bot.classify_process as cp
+from bot.classify_process import ClassifierProcess
+from nlp import Classifier, default_classifier
+from nlp.classifier import DEFAULT_TAXONOMY
+
+CORPUS = Path(__file__).resolve().parents[1] / "nlp" / "corpus" / "dev.jsonl"
+
+
+def corpus_texts(n: int) -> list[str]:
+    lines = CORPUS.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines[:n]]
+
+
+@pytest.fixture
+async def process() -> ClassifierProcess:
+    proc = ClassifierProcess(Classifier.from_file(DEFAULT_TAXONOMY, load_now=False))
+    await proc.start()
+    yield proc  # type: ignore[misc]
+    await proc.close()
+
+
+async def test_the_child_gives_the_same_understanding_as_this_process(
+    process: ClassifierProcess,
+) -> None:
+    texts = [*corpus_texts(400), "", "收到", "x" * 5000, "3号楼2单元电梯困人了！！快来人"]
+    answers = await asyncio.gather(*(process.classify(t) for t in texts))
+    here = default_classifier()
+    assert answers == [here.classify(t) for t in texts]
+    assert process.batches < len(texts) / 4  # texts arriving together went together
+
+
+async def test_this_process_does_not_load_jiebas_dictionary_while_the_child_answers(
+    process: ClassifierProcess,
+) -> None:
+    await asyncio.gather(*(process.classify(t) for t in corpus_texts(50)))
+    assert process.running
+    assert process._fallback._jieba is None  # 60 MB the bot's own process does not hold
+
+
+async def test_texts_held_by_a_child_that_dies_are_answered_here_and_a_new_child_starts(
+    process: ClassifierProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cp, "RESTART_SECONDS", (0.2, 1.0))
+    first = process.pid
+    assert first is not None
+    texts = corpus_texts(300)
+    pending = [asyncio.ensure_future(process.classify(t)) for t in texts]
+    await asyncio.sleep(0)  # the first batch is on its way
+    os.kill(first, signal.SIGKILL)
+    answers = await asyncio.gather(*pending)
+    here = default_classifier()
+    assert answers == [here.classify(t) for t in texts]  # none lost, none wrong
+    for _ in range(200):  # a new child, after the restart delay and its dictionary load
+        if process.running and process.pid != first:
+            break
+        await asyncio.sleep(0.1)
+    assert process.running and process.pid not in (None, first)
+    assert process.started == 2
+    assert await process.classify("电梯困人了") == here.classify("电梯困人了")
+
+
+async def test_close_answers_what_is_waiting_and_ends_the_child(process: ClassifierProcess) -> None:
+    pid = process.pid
+    assert pid is not None
+    pending = [asyncio.ensure_future(process.classify(t)) for t in corpus_texts(100)]
+    await asyncio.sleep(0)
+    await process.close()
+    assert [p.done() for p in pending] == [True] * len(pending)
+    assert not process.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    # after close, texts are still classified (here)
+    assert (await process.classify("楼道灯坏了")).intent == "complaint"
+
+
+async def test_a_child_that_cannot_load_its_classifier_is_reported(tmp_path: Path) -> None:
+    proc = ClassifierProcess(default_classifier(), tmp_path / "no-such-taxonomy.toml")
+    with pytest.raises(RuntimeError, match="could not start"):
+        await proc.start()
+    assert not proc.running
+    assert (await proc.classify("楼道灯坏了")).intent == "complaint"  # classified here
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_the_running_bot_classifies_in_a_child_that_does_not_outlive_it(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from tests.faults_support import BotProcess
+
+    bot = BotProcess(
+        tmp_path, f"sqlite:///{tmp_path / 'bot.db'}", datetime(2026, 11, 23, tzinfo=UTC)
+    )
+    assert bot.launch()
+    try:
+        assert bot.proc is not None
+        # the process under test is tests.faults_proc wrapping `run` (it injects no fault here)
+        children = [c for c in _children(bot.proc.pid) if "bot.classify_process" in _cmdline(c)]
+        assert len(children) == 1, [_cmdline(c) for c in _children(bot.proc.pid)]
+        body = {
+            "id": "m1",
+            "room": "room-yg-3",
+            "sender": "张阿姨",
+            "text": "3号楼2单元502门口楼道灯坏了好几天了",
+        }
+        status, answer = bot.request("POST", "/api/sim/messages", body)
+        assert status == 200, answer
+        status, tickets = bot.request("GET", "/api/tickets")
+        assert status == 200, tickets
+        assert [t["category"] for t in tickets["tickets"]] == ["repair"]  # the child understood
+        bot.proc.send_signal(signal.SIGKILL)
+        bot.wait_killed()
+        child = children[0]
+        for _ in range(100):  # the pipe closes with the bot: the child sees it and ends
+            if "bot.classify_process" not in _cmdline(child):
+                break
+            time.sleep(0.05)
+        assert "bot.classify_process" not in _cmdline(child)
+    finally:
+        bot.stop()
