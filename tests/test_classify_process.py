@@ -143,3 +143,20 @@ def test_the_running_bot_classifies_in_a_child_that_does_not_outlive_it(tmp_path
         assert "bot.classify_process" not in _cmdline(child)
     finally:
         bot.stop()
+
+
+def test_an_understanding_crosses_the_pipe_whole() -> None:
+    # Understanding and Location pickle by their fields in order (__reduce__): a field added
+    # to either must be added there too, or it would be lost on the way from the child
+    import dataclasses
+    import pickle
+
+    from nlp import Location, Understanding
+
+    for cls in (Understanding, Location):
+        sample = default_classifier().classify("3号楼2单元502门口楼道灯坏了好几天了")
+        value = sample if cls is Understanding else sample.location
+        assert value is not None
+        names = [f.name for f in dataclasses.fields(cls)]
+        assert value.__reduce__()[1] == tuple(getattr(value, n) for n in names)
+        assert pickle.loads(pickle.dumps(value)) == value
