@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     erase.add_argument("--log-level", default="INFO")
     erase.set_defaults(fn=_erase)
     bench = sub.add_parser("bench", help="measure ingest and scale figures against baselines")
-    bench.add_argument("--messages", type=int, default=5000)
+    bench.add_argument("--messages", type=int, default=10_000)
     bench.add_argument("--concurrency", type=int, default=32)
     bench.add_argument(
         "--paced-rate", type=float, default=200.0, help="latency: messages arriving per second"

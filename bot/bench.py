@@ -66,8 +66,8 @@ COMPLAINTS = [
 ]
 
 
-# rounds of the plain-jieba baseline: half before the bot's run, half after
-BASELINE_ROUNDS = 6
+# the bot's run is measured in this many parts, between rounds of the plain-jieba baseline
+BOT_PARTS = 3
 
 
 @dataclass(slots=True)
@@ -178,14 +178,12 @@ async def ingest(
             jieba.lcut(text)
         return time.perf_counter() - t0
 
-    # The baseline is short (a fraction of a second) and this machine's speed drifts by up
-    # to 2× between seconds: it is measured in rounds before and after the bot's run, and
-    # the median taken, so that neither side of the ratio is caught alone in a slow spell.
-    rounds = [baseline_round() for _ in range(BASELINE_ROUNDS // 2)]
+    # This machine's speed drifts by up to 2× from one second to the next: the two sides of
+    # the ratio are measured in turns (a baseline round over all the messages, then a third
+    # of the bot's run, and so on, a baseline round last), so a slow spell hits both alike.
+    # The bot's rate is its messages over its time in all; the baseline's is the median round.
     latencies: list[float] = []
     pending: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(len(messages)):
-        pending.put_nowait(i)
 
     def incoming(key: str, i: int, room: str, text: str) -> Incoming:
         return Incoming(
@@ -206,10 +204,16 @@ async def ingest(
             await bot.dispatcher.handle(incoming("bench", i, *messages[i]))
             latencies.append((time.perf_counter() - start) * 1000)
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds = time.perf_counter() - t0
-    rounds += [baseline_round() for _ in range(BASELINE_ROUNDS - len(rounds))]
+    rounds: list[float] = []
+    seconds = 0.0
+    for part in range(BOT_PARTS):
+        rounds.append(baseline_round())
+        for i in range(part * n // BOT_PARTS, (part + 1) * n // BOT_PARTS):
+            pending.put_nowait(i)
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds += time.perf_counter() - t0
+    rounds.append(baseline_round())
     jieba_seconds = statistics.median(rounds)
 
     paced_ms: list[float] = []
