@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from handlers.context import Context
@@ -112,8 +113,13 @@ class Command:
         return parsed
 
 
+@lru_cache(maxsize=256)
 def normalise(text: str) -> str:
-    """Full-width to half-width (＃１０２４ → #1024), runs of spaces folded, @ kept."""
+    """Full-width to half-width (＃１０２４ → #1024), runs of spaces folded, @ kept.
+
+    Remembered for the last texts: each message is normalised by the command lookup and
+    by the intake check, one right after the other.
+    """
     text = unicodedata.normalize("NFKC", text).replace("\u2005", " ").replace("\u3000", " ")
     return re.sub(r"[ \t]+", " ", text).strip()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Dialect
@@ -29,14 +30,25 @@ class _Compiled:
     positional: bool
     defaults: dict[str, Any]  # values fixed in the construct (the 1 of "count + 1")
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]
+    pick: Callable[[Mapping[str, Any]], Any]  # the values in SQL order, as a tuple
 
     def args(self, params: Mapping[str, Any]) -> Any:
         values = {**self.defaults, **params} if self.defaults else dict(params)
         for name, process in self.processors:
             values[name] = process(values[name])  # None too, as SQLAlchemy does (JSON: 'null')
         if self.positional:
-            return tuple(values[n] for n in self.names)
+            return self.pick(values)
         return {n: values[n] for n in self.names}
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    """A function of a mapping giving the values of names in order, as a tuple."""
+    if not names:
+        return lambda _values: ()
+    get = itemgetter(*names)
+    if len(names) == 1:
+        return lambda values: (get(values),)
+    return get
 
 
 class Plain:
@@ -76,7 +88,9 @@ class Plain:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((name, process))
-        found = _Compiled(compiled.string, names, positional, defaults, tuple(processors))
+        found = _Compiled(
+            compiled.string, names, positional, defaults, tuple(processors), _picker(names)
+        )
         self._compiled[dialect.name] = found
         return found
 
