@@ -6,8 +6,9 @@ wait on them, and the machine's other cores sit idle. A child process classifies
 the messages that arrive while it works go to it together, as one batch, the next time it
 is free (one pipe message each way per batch, not per message).
 
-Nothing is lost if the child fails: the messages it held, and every message until a new
-child is up, are classified in the bot's own process, as they are with no child at all.
+Nothing is lost if the child fails (dies, or stops answering for ANSWER_TIMEOUT_SECONDS): the
+messages it held, and every message until a new child is up, are classified in the bot's own
+process, as they are with no child at all.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ MAX_BATCH = 64
 START_TIMEOUT_SECONDS = 60.0
 # a child that died is started again after this long (doubling, up to the maximum)
 RESTART_SECONDS = (1.0, 60.0)
+# a batch takes milliseconds: a child that has not answered one in this long is stuck
+ANSWER_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ class ClassifierProcess:
         self._in_flight: list[tuple[str, asyncio.Future[Understanding]]] = []
         self._send_soon = False
         self._closing = False
+        self._watchdog: asyncio.TimerHandle | None = None
         self._restart: asyncio.Task[None] | None = None
         self.started = 0  # children started in all (a restart counts)
         self.batches = 0  # batches sent to a child
@@ -193,6 +197,14 @@ class ClassifierProcess:
             self._lost(f"sending to it failed: {exc!r}")
             return
         self.batches += 1
+        assert self._loop is not None
+        self._watchdog = self._loop.call_later(ANSWER_TIMEOUT_SECONDS, self._stuck, batch)
+
+    def _stuck(self, batch: list[tuple[str, asyncio.Future[Understanding]]]) -> None:
+        if self._in_flight is batch:
+            self._lost(
+                f"it did not answer {len(batch)} message(s) in {ANSWER_TIMEOUT_SECONDS:.0f} s"
+            )
 
     def _on_answer(self) -> None:
         conn = self._conn
@@ -204,6 +216,7 @@ class ClassifierProcess:
             self._lost(f"it exited ({exc!r})" if str(exc) else "it exited")
             return
         batch, self._in_flight = self._in_flight, []
+        self._stop_watchdog()
         for (text, future), answer in zip(batch, answers, strict=True):
             if future.done():
                 continue
@@ -234,7 +247,13 @@ class ClassifierProcess:
         if not self._closing and self._restart is None and self._loop is not None:
             self._restart = self._loop.create_task(self._start_again(), name="classifier-restart")
 
+    def _stop_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
     def _drop_child(self) -> None:
+        self._stop_watchdog()
         conn, self._conn = self._conn, None
         requests, self._requests = self._requests, None
         if conn is not None:
@@ -272,6 +291,7 @@ class ClassifierProcess:
         if restart is not None:
             restart.cancel()
             await asyncio.wait({restart})
+        self._stop_watchdog()
         conn, requests, proc = self._conn, self._requests, self._proc
         held = self._in_flight + self._waiting
         self._in_flight, self._waiting = [], []

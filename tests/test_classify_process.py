@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -160,3 +161,28 @@ def test_an_understanding_crosses_the_pipe_whole() -> None:
         names = [f.name for f in dataclasses.fields(cls)]
         assert value.__reduce__()[1] == tuple(getattr(value, n) for n in names)
         assert pickle.loads(pickle.dumps(value)) == value
+
+
+async def test_a_child_that_stops_answering_is_replaced_and_its_texts_answered_here(
+    process: ClassifierProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cp, "ANSWER_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(cp, "RESTART_SECONDS", (0.2, 1.0))
+    stuck = process.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)  # alive, but answering nothing
+    try:
+        texts = corpus_texts(20)
+        answers = await asyncio.wait_for(asyncio.gather(*(process.classify(t) for t in texts)), 10)
+        here = default_classifier()
+        assert answers == [here.classify(t) for t in texts]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGCONT)
+    for _ in range(200):
+        if process.running and process.pid != stuck:
+            break
+        await asyncio.sleep(0.1)
+    assert process.running and process.pid not in (None, stuck)
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)  # the stuck one was killed (and reaped)
