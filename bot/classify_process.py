@@ -212,8 +212,14 @@ class ClassifierProcess:
             return
         try:
             answers = conn.recv()
-        except (EOFError, OSError) as exc:
-            self._lost(f"it exited ({exc!r})" if str(exc) else "it exited")
+        except EOFError:
+            self._lost("it exited")
+            return
+        except Exception as exc:  # a broken pipe, a garbled answer: the child is not trusted
+            self._lost(f"reading its answer failed: {exc!r}")
+            return
+        if not isinstance(answers, list) or len(answers) != len(self._in_flight):
+            self._lost(f"it gave {type(answers).__name__} for {len(self._in_flight)} message(s)")
             return
         batch, self._in_flight = self._in_flight, []
         self._stop_watchdog()
