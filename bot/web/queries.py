@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from config.schema import Settings
@@ -103,7 +103,7 @@ def area_counts(
 ) -> dict[tuple[int | None, int | None], AreaCounts]:
     """Counts keyed by (community_id, building_id)."""
     out: dict[tuple[int | None, int | None], AreaCounts] = {}
-    late = func.sum(case((col(Ticket.overdue_at) <= now, 1), else_=0))
+    late = func.count().filter(col(Ticket.overdue_at) <= now)
     # grouped in the order of ix_ticket_open_overdue (status, building, community, overdue_at):
     # one pass over the index, no sort (SQLite otherwise scans the whole table for the order)
     keys = (col(Ticket.status), col(Ticket.building_id), col(Ticket.community_id))
