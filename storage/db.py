@@ -42,6 +42,11 @@ P = ParamSpec("P")
 _LATER = "storage.db.later"
 # a pooled PostgreSQL connection idle this long is pinged before it is used again
 PING_AFTER_IDLE_SECONDS = 2.0
+# SQLite: how often the checkpointer thread copies the write-ahead log into the database
+CHECKPOINT_SECONDS = 1.0
+# SQLite: the log size (pages of 4 KiB) at which a writer checkpoints by itself (a backstop
+# for work that runs without the checkpointer, such as a bulk load)
+AUTOCHECKPOINT_PAGES = 10_000
 
 
 def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
@@ -141,6 +146,9 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # the bot's checkpointer thread (Database) copies the log into the database
+            # file; a writer does it itself only if the log has grown this large anyway
+            cur.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
@@ -247,6 +255,9 @@ class Database:
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._checkpoint: threading.Thread | None = None
+        self.checkpoints = 0  # SQLite: checkpoints done by the checkpointer thread
 
     # --- schema -------------------------------------------------------------------------
     def head_revision(self) -> str | None:
@@ -312,12 +323,37 @@ class Database:
 
     def _start(self) -> None:
         with self._start_lock:
+            if self.is_sqlite and self._checkpoint is None:
+                self._stopping.clear()
+                self._checkpoint = threading.Thread(
+                    target=self._checkpointer, name="db-checkpoint", daemon=True
+                )
+                self._checkpoint.start()
             while len(self._threads) < self._workers:
                 t = threading.Thread(
                     target=self._work, name=f"db-{len(self._threads)}", daemon=True
                 )
                 t.start()
                 self._threads.append(t)
+
+    def _checkpointer(self) -> None:
+        """SQLite: copy the write-ahead log into the database file every CHECKPOINT_SECONDS.
+
+        A PASSIVE checkpoint waits for nobody and nobody waits for it. Left to SQLite, the
+        commit that fills the log would do it, with an fsync, while the messages queued
+        behind it wait (the bench's steady p99 went from 4.6 ms to 7 ms that way).
+        """
+        while not self._stopping.wait(CHECKPOINT_SECONDS):
+            try:
+                raw = self.engine.raw_connection()
+                try:
+                    # the connection is in autocommit (see make_engine): no BEGIN around it
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
+                finally:
+                    raw.close()
+                self.checkpoints += 1
+            except Exception:
+                logger.exception("database: checkpoint failed (the next one will try again)")
 
     def _work(self) -> None:
         while True:
@@ -475,9 +511,13 @@ class Database:
 
     def close(self) -> None:
         """Stop the worker threads and dispose of the connection pool."""
+        self._stopping.set()
         for _ in self._threads:
             self._queue.put(None)
         for t in self._threads:
             t.join(timeout=30)
+        if self._checkpoint is not None:
+            self._checkpoint.join(timeout=30)
+            self._checkpoint = None
         self._threads.clear()
         self.engine.dispose()

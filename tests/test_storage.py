@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, event, text
@@ -227,3 +230,39 @@ async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database)
         ("r2", later, {"reporters": 2}),
         ("r3", later, {"reporters": 3}),
     ]
+
+
+def _size(path: Path | str) -> int:
+    return os.stat(path).st_size
+
+
+async def test_sqlite_checkpoints_in_its_own_thread_not_in_a_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write-ahead log reaches the database file through the checkpointer thread, while
+    the writers' commits, below SQLite's own threshold, never do it themselves."""
+    import storage.db as storage_db
+
+    monkeypatch.setattr(storage_db, "CHECKPOINT_SECONDS", 0.1)
+    path = tmp_path / "bot.db"
+    d = Database(f"sqlite:///{path}")
+    d.prepare()
+    try:
+        await d.run(_person, "warm-up")  # the workers and the checkpointer start
+        await asyncio.sleep(0.3)
+        before = _size(path)
+        for i in range(40):
+            await d.run(lambda s, i=i: [_person(s, f"p{i}-{j}") for j in range(50)])
+        wal = _size(f"{path}-wal")
+        assert wal < storage_db.AUTOCHECKPOINT_PAGES * 4096  # SQLite's own would not run
+        checkpoints = d.checkpoints
+        for _ in range(50):
+            if d.checkpoints > checkpoints + 1 and _size(path) > before:
+                break
+            await asyncio.sleep(0.1)
+        assert _size(path) > before  # the rows were copied into the database file
+        count = await d.run(lambda s: s.exec(select(func.count()).select_from(Person)).one())
+        assert count == 1 + 40 * 50
+    finally:
+        d.close()
+    assert not any(t.name == "db-checkpoint" for t in threading.enumerate())
