@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from bot.logging import route_std_logging
 from bot.outbox import OutboxSender
 from bot.setup import sync_config
 from bot.simulator import SimChannel, SimClock
+from bot.tasks import cancel_and_wait
 from bot.timekeeper import DueWork, Timekeeper
 from config.schema import Settings
 from handlers.context import DirectoryHolder, Services
@@ -248,8 +248,12 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
     async def outbox_loop() -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            # asyncio.wait, not wait_for: in 3.11 wait_for can lose the shutdown's cancel
+            woken = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait({woken}, timeout=1.0)
+            finally:
+                woken.cancel()
             wake.clear()
             try:
                 await bot.outbox.drain(bot.services.clock.now())
@@ -258,9 +262,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(outbox_loop(), name="outbox")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    # a send in progress may sit in a channel's wait_for: cancelled again until it ends
+    await cancel_and_wait(task, within=30, what="the outbox loop")
     scheduler.shutdown(wait=False)
     bot.scheduler = None
 

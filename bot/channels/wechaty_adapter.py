@@ -48,6 +48,7 @@ from bot.channel import (
     RoomEvent,
     RoomEventHandler,
 )
+from bot.tasks import cancel_and_wait
 from config.schema import ConfigError, Settings
 
 # WeChat clients show a quoted reply as「name：quoted」, a dashed line, then the reply.
@@ -335,18 +336,11 @@ class WechatyChannel:
         supervisor, self._supervisor = self._supervisor, None
         if supervisor is not None:
             # a shutdown must end: the teardown gives a running handler HANDLER_GRACE_SECONDS
-            deadline = asyncio.get_running_loop().time() + HANDLER_GRACE_SECONDS + 15
-            tries = 0
-            while not supervisor.done():
-                if tries:
-                    logger.warning("wechaty: the connection ignored a cancellation; again")
-                tries += 1
-                supervisor.cancel()
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    logger.error("wechaty: the connection did not close in time; left behind")
-                    return
-                await asyncio.wait({supervisor}, timeout=min(1.0, left))
+            ended = await cancel_and_wait(
+                supervisor, within=HANDLER_GRACE_SECONDS + 15, what="the wechaty connection"
+            )
+            if not ended:
+                return
             if not supervisor.cancelled() and supervisor.exception() is not None:
                 logger.opt(exception=supervisor.exception()).error("wechaty: supervisor failed")
         logger.info("wechaty: stopped")
