@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +30,6 @@ from storage.tickets import (
     unhandled_messages,
 )
 
-# longer texts are classified off the event loop so one essay cannot stall the group
-INLINE_CLASSIFY_CHARS = 2000
 # what is stored of a single message (a 1 MB paste is kept in part, and says so)
 MAX_STORED_CHARS = 65536
 INTAKE_WORDS = ("报修", "投诉")
@@ -93,7 +90,7 @@ class Dispatcher:
             and not _starts_with_intake(msg.text)
             and vote_reply(msg.text, msg.quoted_text) is None
         ):
-            understood = await self._classify(text)
+            understood = await s.understand(text)
             if understood.intent == "none":
                 # most group traffic: stored as handled in one plain insert, nothing else
                 # (the chit-chat of many groups at once is stored by one @batched call)
@@ -228,7 +225,7 @@ class Dispatcher:
             ctx.intent = "private"
             ctx.say(ctx.settings.template("private_hint").format(bot=ctx.settings.bot.name))
             return
-        u = understood or await self._classify(ctx.text)
+        u = understood or await self.services.understand(ctx.text)
         explicit = ctx.mentions_self or _starts_with_intake(ctx.text)
         if explicit:
             u = u.as_complaint(ctx.settings.tickets.default_category)
@@ -244,14 +241,6 @@ class Dispatcher:
             await answer_consult(ctx, u)
         else:
             ctx.intent = "none"
-
-    async def _classify(self, text: str) -> Understanding:
-        if self.services.classify_elsewhere is not None:
-            return await self.services.classify_elsewhere(text)
-        clf = self.services.classifier
-        if len(text) <= INLINE_CLASSIFY_CHARS:
-            return clf.classify(text)
-        return await asyncio.get_running_loop().run_in_executor(None, clf.classify, text)
 
     async def recover(self) -> int:
         """Handle messages stored before a crash but never handled."""

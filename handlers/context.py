@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -61,6 +62,10 @@ class DirectoryHolder:
         return self.current
 
 
+# longer texts are classified off the event loop so one essay cannot stall the group
+INLINE_CLASSIFY_CHARS = 2000
+
+
 @dataclass(slots=True)
 class Services:
     """The long-lived parts every handler may use."""
@@ -75,10 +80,15 @@ class Services:
     classify_elsewhere: Callable[[str], Awaitable[Understanding]] | None = None
 
     async def understand(self, text: str) -> Understanding:
-        """The classifier's understanding of a text (in the classifier process if running)."""
+        """The classifier's understanding of a text, never holding up the event loop long:
+        in the classifier process when it runs, else here (a long text in a thread)."""
         if self.classify_elsewhere is not None:
             return await self.classify_elsewhere(text)
-        return self.classifier.classify(text)
+        if len(text) <= INLINE_CLASSIFY_CHARS:
+            return self.classifier.classify(text)
+        return await asyncio.get_running_loop().run_in_executor(
+            None, self.classifier.classify, text
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -165,15 +165,8 @@ def add_event(
     data: dict[str, Any] | None = None,
 ) -> TicketEvent:
     """Append an event to a ticket's log."""
-    assert ticket.id is not None
     ev = TicketEvent(
-        ticket_id=ticket.id,
-        kind=kind,
-        actor_id=actor_id,
-        time=now,
-        message_id=message_id,
-        detail=detail,
-        data=data,
+        **event_row(ticket, kind, now, actor_id, message_id=message_id, detail=detail, data=data)
     )
     session.add(ev)
     return ev
