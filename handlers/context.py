@@ -248,8 +248,11 @@ class Context:
             self._replies = self.tx()
         self._replies.send(self.reply(text, **kw))
 
-    async def run(self, fn: Callable[[Session, Tx], T]) -> T:
-        """Run fn in one transaction that also sends its messages and marks this message done."""
+    async def run(self, fn: Callable[[Session, Tx], T], *, locks: Sequence[int] | None = None) -> T:
+        """Run fn in one transaction that also sends its messages and marks this message done.
+
+        ``locks``: see ``Database.run`` (work that declares them may share a transaction).
+        """
         tx = self.tx()
         carried: list[Outbound] = []
         if self._replies is not None:
@@ -266,7 +269,7 @@ class Context:
             mark_handled_later(session, self.message_id, self.intent, self.ticket_id)
             return result
 
-        result = await self.services.db.run(work)
+        result = await self.services.db.run(work, locks=locks)
         self.handled = True
         self.services.wake_outbox()
         return result
@@ -274,7 +277,8 @@ class Context:
     async def finish(self) -> None:
         """Flush pending answers and mark the message handled (if no run() did)."""
         if self._replies is not None or not self.handled:
-            await self.run(lambda _s, _tx: None)
+            # its writes (the reply, the handled mark) lock nothing anyone else waits for
+            await self.run(lambda _s, _tx: None, locks=())
 
 
 def at_local(services: Services, day: datetime, t: time) -> datetime:

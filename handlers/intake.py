@@ -19,6 +19,7 @@ from storage.tickets import (
     add_possible_complaint,
     add_reporter,
     create_ticket,
+    intake_lock_key,
     lock_intake,
     open_ticket_rows_like,
     window_start,
@@ -170,7 +171,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         assert ticket.id is not None
         return ticket.id
 
-    await ctx.run(work)
+    # the intake lock is declared, so complaints of many groups may share a transaction
+    await ctx.run(work, locks=(intake_lock_key(building.id if building else None, category),))
 
 
 async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:
@@ -192,7 +194,7 @@ async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:
             now=ctx.now,
         )
 
-    await ctx.run(work)
+    await ctx.run(work, locks=())  # one insert: it locks nothing another waits for
 
 
 def unbound_room_reply(ctx: Context) -> Outbound:

@@ -15,7 +15,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
@@ -40,6 +40,7 @@ P = ParamSpec("P")
 
 
 _LATER = "storage.db.later"
+_HELD = "storage.db.held_locks"
 # a pooled PostgreSQL connection idle this long is pinged before it is used again
 PING_AFTER_IDLE_SECONDS = 2.0
 # SQLite: how often the checkpointer thread copies the write-ahead log into the database
@@ -60,6 +61,13 @@ def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
     """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
     pending.setdefault(statement, []).append(params)
+
+
+def held_locks(session: Session) -> frozenset[int]:
+    """The PostgreSQL advisory locks this transaction took up front (``Database.run``'s
+    ``locks``): a function finds its own there and need not take it again."""
+    held: frozenset[int] = session.info.get(_HELD, frozenset())
+    return held
 
 
 def _later_mark(session: Session) -> dict[Plain, int]:
@@ -188,6 +196,14 @@ class _Job:
     args: tuple[Any, ...]
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    # PostgreSQL advisory lock keys the work takes, declared so that it may share a
+    # transaction with other work (None: it runs in a transaction of its own)
+    locks: tuple[int, ...] | None = None
+
+    @property
+    def shares(self) -> bool:
+        """May run in a transaction with other work on PostgreSQL."""
+        return self.locks is not None or isinstance(self.fn, Batched)
 
 
 Outcome = tuple[_Job, Any, BaseException | None]
@@ -312,13 +328,21 @@ class Database:
                 session.rollback()
                 raise
 
-    async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run fn(session, *args) in one transaction, off the event loop."""
+    async def run(self, fn: Callable[..., T], *args: Any, locks: Sequence[int] | None = None) -> T:
+        """Run fn(session, *args) in one transaction, off the event loop.
+
+        ``locks``: the work's PostgreSQL advisory lock keys, all of them, when it takes no
+        other locks that others wait for in a different order (taking in a complaint: its
+        building and category, then the ticket it seconds or the counter it numbers a new
+        one from). Such work, like a @batched function, may share a transaction with other
+        work: the group's keys are all taken first, in sorted order, so two groups cannot
+        deadlock on them (see ``held_locks``).
+        """
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, args, loop, future))
+        self._queue.put(_Job(fn, args, loop, future, None if locks is None else tuple(locks)))
         return await future
 
     def _start(self) -> None:
@@ -363,8 +387,8 @@ class Database:
             group = [job]
             stop = False
             while len(group) < self.MAX_GROUP:
-                if not self.is_sqlite and not isinstance(group[-1].fn, Batched):
-                    break  # PostgreSQL: one piece of work that is not batched per transaction
+                if not self.is_sqlite and not group[-1].shares:
+                    break  # PostgreSQL: work that may not share runs in its own transaction
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -388,11 +412,11 @@ class Database:
         raise AssertionError("not reached")
 
     def _run_group(self, group: list[_Job]) -> None:
-        if not self.is_sqlite and len(group) > 1 and not isinstance(group[-1].fn, Batched):
-            # PostgreSQL, several workers at once: a transaction holding the row locks of
-            # several pieces of work (two tickets seconded, the ticket counter) could
-            # deadlock with another worker's or process's; batched work (messages stored)
-            # shares one, the rest commits on its own
+        if not self.is_sqlite and len(group) > 1 and not group[-1].shares:
+            # PostgreSQL, several workers and processes at once: a transaction holding the
+            # row locks of several pieces of work could deadlock with another's. Batched
+            # work (messages stored) and work that declared its locks share one; the rest
+            # commits on its own
             self._run_group(group[:-1])
             group = group[-1:]
         if len(group) == 1:
@@ -414,6 +438,8 @@ class Database:
                 units.append([job])
         with Session(self.engine, expire_on_commit=False) as session:
             try:
+                if not self.is_sqlite:
+                    self._lock_up_front(session, group)
                 # one unit needs no savepoint: if it fails, the fallback below runs each alone
                 outcomes = self._run_units(session, units, savepoints=len(units) > 1)
                 _later_write(session)
@@ -443,42 +469,62 @@ class Database:
                 return
         _deliver(outcomes)
 
+    @staticmethod
+    def _lock_up_front(session: Session, group: list[_Job]) -> None:
+        """PostgreSQL: take the advisory locks the group's work declared, in sorted order."""
+        keys = sorted({k for job in group for k in job.locks or ()})
+        if not keys:
+            return
+        raw: Any = session.connection().connection.dbapi_connection
+        # one round trip; the keys are this code's integers, written into the SQL
+        raw.execute(";".join(f"SELECT pg_advisory_xact_lock({int(k)})" for k in keys))
+        session.info[_HELD] = frozenset(keys)
+
     def _run_units(
         self, session: Session, units: list[list[_Job]], savepoints: bool
     ) -> list[Outcome]:
-        """Run each unit, in its own savepoint when asked; a failure rolls back only its own."""
+        """Run each unit; when asked, a unit that may fail on its own (a command refused,
+        say) in its own savepoint, so that its failure rolls back only its own changes.
+
+        Work that shares (stored messages, intake with its locks declared) takes no
+        savepoint: it fails so rarely that a savepoint's statements for every message
+        would cost more than what its failure costs: the whole group rolled back and
+        each job run again on its own (``_Lost``).
+        """
         outcomes: list[Outcome] = []
-        if not savepoints:
-            for unit in units:
-                outcomes.extend(self._run_unit(session, unit))
-            return outcomes
         # SAVEPOINT sent as plain text on the driver's connection: SQLAlchemy's own nested
         # transactions (snapshots of the session's objects, a freshly compiled clause for
         # each savepoint name) cost more than the work of a message. The ORM side is kept
         # right by hand: each unit's changes are flushed inside its savepoint, and after a
         # failure the session forgets every object (all flushed, or rolled back).
-        raw: Any = session.connection().connection.dbapi_connection
+        raw: Any = None
         # PostgreSQL takes two statements in one round trip: the RELEASE of one unit's
         # savepoint goes with the SAVEPOINT of the next
         together = not self.is_sqlite
-        released = True
+        open_savepoint = False  # the last guarded unit's, released lazily
         for unit in units:
-            if released:
-                raw.execute("SAVEPOINT job")
-            elif together:
-                raw.execute("RELEASE SAVEPOINT job; SAVEPOINT job")
-            else:
-                raw.execute("RELEASE SAVEPOINT job")
-                raw.execute("SAVEPOINT job")
-            released = True
+            guard = savepoints and not all(job.shares for job in unit)
+            if guard:
+                if raw is None:
+                    raw = session.connection().connection.dbapi_connection
+                if open_savepoint and together:
+                    raw.execute("RELEASE SAVEPOINT job; SAVEPOINT job")
+                else:
+                    if open_savepoint:
+                        raw.execute("RELEASE SAVEPOINT job")
+                    raw.execute("SAVEPOINT job")
+                open_savepoint = False
             mark = _later_mark(session)
             try:
                 done = self._run_unit(session, unit)
-                session.flush()
+                session.flush()  # its ORM changes fail here, as its own, if at all
             except Exception as e:
-                if not session.is_active:
-                    # a failed ORM flush: SQLAlchemy rolled back the whole transaction
-                    raise _Lost(unit[0] if len(unit) == 1 else None, e) from e
+                if not guard or not session.is_active:
+                    # unguarded work, or a failed ORM flush (SQLAlchemy rolled back the
+                    # whole transaction): the group is lost; a job that lost a race with
+                    # another transaction is run again like the rest
+                    alone = len(unit) == 1 and not _lost_a_race(e)
+                    raise _Lost(unit[0] if alone else None, e) from e
                 _later_undo(session, mark)
                 if together:
                     raw.execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
@@ -486,15 +532,11 @@ class Database:
                     raw.execute("ROLLBACK TO SAVEPOINT job")
                     raw.execute("RELEASE SAVEPOINT job")
                 session.expunge_all()
-                if len(unit) == 1:
-                    outcomes.append((unit[0], None, e))
-                else:
-                    # a failed batch: each of its items on its own
-                    outcomes.extend(self._run_units(session, [[j] for j in unit], True))
+                outcomes.append((unit[0], None, e))
                 continue
-            released = False
+            open_savepoint = guard
             outcomes.extend(done)
-        if not released:
+        if open_savepoint:
             raw.execute("RELEASE SAVEPOINT job")
         return outcomes
 

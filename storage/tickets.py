@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.db import later
+from storage.db import held_locks, later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -449,18 +449,26 @@ _INTAKE_LOCK = Plain(
 )
 
 
+def intake_lock_key(building_id: int | None, category: str) -> int:
+    """The advisory lock key of taking in complaints of one building and category."""
+    digest = hashlib.blake2b(f"intake:{building_id}:{category}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
 def lock_intake(session: Session, building_id: int | None, category: str) -> None:
     """Hold off other transactions taking in a complaint of this building and category.
 
     Finding no open ticket like it and opening one is check-then-insert: two complaints
     of one problem handled at once (two workers, two processes) would open two tickets.
     PostgreSQL: a transaction-scoped advisory lock on (building, category), taken before
-    the check; SQLite has one writer at a time already.
+    the check (or already, for the work run with it, by ``Database.run(..., locks=)``);
+    SQLite has one writer at a time already.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    digest = hashlib.blake2b(f"intake:{building_id}:{category}".encode(), digest_size=8)
-    _INTAKE_LOCK.execute(session, {"key": int.from_bytes(digest.digest(), "big", signed=True)})
+    key = intake_lock_key(building_id, category)
+    if key not in held_locks(session):
+        _INTAKE_LOCK.execute(session, {"key": key})
 
 
 def open_ticket_rows_like(

@@ -35,13 +35,13 @@ def install(target: str, kill_at: int, phase: str, note: str) -> None:
             f.write(f"{name} {kill_at} {phase}\n")
         os.kill(os.getpid(), signal.SIGKILL)
 
-    async def run(self: Database, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(self: Database, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         nonlocal count
         name = fn_name(fn)
         if target in ("*", name):
             count += 1
         if count != kill_at or target not in ("*", name):
-            return await original(self, fn, *args)
+            return await original(self, fn, *args, **kw)
         if phase == "before":
             die(name)
         if phase == "inside":
@@ -50,8 +50,8 @@ def install(target: str, kill_at: int, phase: str, note: str) -> None:
                 fn(session, *a)
                 die(name)
 
-            return await original(self, fn_then_die, *args)
-        result = await original(self, fn, *args)
+            return await original(self, fn_then_die, *args, **kw)
+        result = await original(self, fn, *args, **kw)
         die(name)
         return result
 

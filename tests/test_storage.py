@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, event, text
 from sqlmodel import Session, col, func, select
 
+from bot.dispatch import store_quiet
 from storage import Database
+from storage.db import _Job, held_locks
 from storage.models import Counter, Message, Person
-from storage.tickets import next_number, store_message
+from storage.tickets import NewMessage, intake_lock_key, next_number, store_message
 from tests.harness import postgres_schema
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -126,6 +130,79 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
         # usually one victim; when both waits time out together, PostgreSQL's two deadlock
         # checks can each find the cycle before either side has let go, and both run again
         assert sum(tries.values()) in (3, 4)
+
+
+def _job(db: Database, fn: Any, *args: Any, locks: tuple[int, ...] | None = None) -> _Job:
+    loop = asyncio.get_running_loop()
+    return _Job(fn, args, loop, loop.create_future(), locks)
+
+
+async def test_shared_work_that_fails_loses_only_its_own_result(db: Database) -> None:
+    """Work that shares a transaction takes no savepoint: when one piece fails, the group is
+    rolled back and each of the others runs again on its own, so none is lost or done twice."""
+    msgs = [
+        NewMessage(
+            channel_message_id=f"chat-{i}",
+            room_id="r",
+            sender_id=f"s{i}",
+            sender_name=f"s{i}",
+            text="收到",
+            time=NOW,
+            received_at=NOW,
+            intent="none",
+        )
+        for i in range(3)
+    ]
+    group = [
+        _job(db, store_quiet, msgs[0]),
+        _job(db, _person, "ok-1", locks=()),
+        _job(db, store_quiet, msgs[1]),
+        _job(db, _fail_after_person, "bad", locks=()),
+        _job(db, _person, "ok-2", locks=()),
+        _job(db, store_quiet, msgs[2]),
+    ]
+    assert all(job.shares for job in group)
+    await asyncio.to_thread(db._run_group, group)
+    results = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
+    assert isinstance(results[3], RuntimeError) and "handler bug" in str(results[3])
+    assert [results[i] for i in (0, 2, 5)] == [True, True, True]  # each stored, once
+    people = await db.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+    assert people == ["ok-1", "ok-2", "s0", "s1", "s2"]
+    count = await db.run(lambda s: s.exec(select(func.count()).select_from(Message)).one())
+    assert count == 3
+
+
+@pytest.mark.postgres
+async def test_groups_take_their_declared_locks_up_front_in_order() -> None:
+    """Two groups of intake-like work need the same two advisory locks in opposite orders.
+    Taken one by one inside the work they would deadlock (and one group would run again);
+    taken up front in sorted order, one group waits for the other and nothing runs twice."""
+    async with postgres_schema() as url:
+        d = Database(url)
+        d.prepare()
+        try:
+            k1, k2 = intake_lock_key(1, "电梯"), intake_lock_key(2, "电梯")
+            tries: list[int] = []
+            seen: list[frozenset[int]] = []
+
+            def intake_like(session: Session, key: int) -> int:
+                tries.append(key)
+                seen.append(held_locks(session))
+                if key not in held_locks(session):  # as lock_intake does
+                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                time.sleep(0.3)  # the other group is running meanwhile
+                return key
+
+            first = [_job(d, intake_like, k, locks=(k,)) for k in (k1, k2)]
+            second = [_job(d, intake_like, k, locks=(k,)) for k in (k2, k1)]
+            await asyncio.gather(
+                asyncio.to_thread(d._run_group, first), asyncio.to_thread(d._run_group, second)
+            )
+            assert [await j.future for j in first + second] == [k1, k2, k2, k1]
+            assert len(tries) == 4  # no deadlock, so no job ran again
+            assert all(s == frozenset({k1, k2}) for s in seen)
+        finally:
+            d.close()
 
 
 @pytest.mark.postgres
