@@ -6,7 +6,7 @@ for SQLite (a single writer anyway), a small pool for PostgreSQL.
 
 A function may have a batch form (``@batched``): when several callers queue it at once,
 it runs once over all their arguments (the chit-chat of many groups stored by one piece
-of work: one savepoint, one executemany, not one of each per message).
+of work: one executemany, not one statement per message).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
     (its reply in the outbox, its message marked handled): a group's writes of one
     statement go in as one executemany before the commit. Only for work run through
     ``Database.run`` or ``Database.call``, which do them; if the work fails, its writes
-    are dropped with its savepoint.
+    are dropped with its savepoint (or with its group's transaction).
     """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
     pending.setdefault(statement, []).append(params)
@@ -253,12 +253,14 @@ class _Lost(Exception):
 class Database:
     """The bot's database and the threads its sessions run in.
 
-    Work queued while a worker is busy is run as one group: each function in its own
-    SAVEPOINT, the whole group in one transaction — one commit for many messages, and a
-    failing function rolls back only its own changes. The calls of one @batched function
-    in a group are one call. A function may be run again after a rollback (when the
-    group's commit fails, or a failed ORM flush took the whole transaction with it): it
-    must act through the session only, or do what it does outside idempotently.
+    Work queued while a worker is busy is run as one group, in one transaction: one
+    commit for many messages. A function that may fail on its own (a command refused)
+    runs in a SAVEPOINT, so its failure rolls back only its own changes; work that shares
+    (@batched functions, whose calls in a group are one call, and work that declared its
+    locks) runs without one, and if it fails the group is rolled back and each of its
+    jobs runs again alone. On PostgreSQL only sharing work is grouped (see ``run``).
+    A function may thus be run again after a rollback: it must act through the session
+    only, or do what it does outside idempotently.
     """
 
     MAX_GROUP = 256
