@@ -172,6 +172,29 @@ async def test_shared_work_that_fails_loses_only_its_own_result(db: Database) ->
     assert count == 3
 
 
+async def test_savepoints_guard_only_work_that_may_fail_on_its_own(sqlite_url: str) -> None:
+    """SQLite groups everything: a command-like job (no locks declared) that fails rolls
+    back to its own savepoint, whatever shared work ran before and after it."""
+    d = Database(sqlite_url)
+    d.prepare()
+    try:
+        group = [
+            _job(d, _person, "shared-1", locks=()),
+            _job(d, _person, "own-1"),
+            _job(d, _person, "shared-2", locks=()),  # runs inside own-1's savepoint
+            _job(d, _fail_after_person, "own-bad"),
+            _job(d, _person, "shared-3", locks=()),
+            _job(d, _person, "own-2"),
+        ]
+        await asyncio.to_thread(d._run_group, group)
+        results = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
+        assert [isinstance(r, RuntimeError) for r in results] == [False] * 3 + [True] + [False] * 2
+        people = await d.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+        assert people == ["own-1", "own-2", "shared-1", "shared-2", "shared-3"]
+    finally:
+        d.close()
+
+
 @pytest.mark.postgres
 async def test_groups_take_their_declared_locks_up_front_in_order() -> None:
     """Two groups of intake-like work need the same two advisory locks in opposite orders.
