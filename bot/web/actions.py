@@ -159,6 +159,7 @@ def hotline_ticket(
     hand_over_id: str,
     category: str,
     description: str,
+    urgent: bool,
     building: BuildingInfo | None,
     address: str | None,
     contact: dict[str, Any],
@@ -186,13 +187,12 @@ def hotline_ticket(
         first = session.get(Ticket, msg.ticket_id) if msg and msg.ticket_id else None
         if first is not None:
             return first, False
-    u = services.classifier.classify(description)
     s = services.settings
     ticket = create_ticket(
         session,
         first_number=s.tickets.first_number,
         category=category,
-        urgent=u.urgent,
+        urgent=urgent,
         summary=" ".join(description.split())[:200],
         location=address or (building.label if building else None),
         building_id=building.id if building else None,

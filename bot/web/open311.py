@@ -352,6 +352,9 @@ async def post_request(request: web.Request) -> web.Response:
     key = key.strip()
     if len(key) > 100:
         raise Open311Error(400, "Idempotency-Key is longer than 100 characters")
+    # classified before the database work (in the classifier process when it runs): jieba
+    # in a database thread would hold up the event loop and load its dictionary here
+    urgent = (await s.understand(description)).urgent
     t, _new = await s.db.run(
         partial(
             hotline_ticket,
@@ -360,6 +363,7 @@ async def post_request(request: web.Request) -> web.Response:
             hand_over_id=key or uuid.uuid4().hex,
             category=code,
             description=description,
+            urgent=urgent,
             building=building,
             address=address,
             contact=contact,

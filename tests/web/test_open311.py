@@ -119,8 +119,25 @@ async def test_hotline_hand_over_becomes_a_ticket_and_is_told_to_the_group(web: 
     t, events = await web.db.run(stored)
     assert (t.source, t.category, t.reporter_id) == ("hotline", "repair", "hotline:12345热线")
     assert t.building_id == web.bot.services.directory.current.find_building("阳光花园", "3号楼").id  # type: ignore[union-attr]
-    assert t.next_deadline_kind == "response"
+    assert t.next_deadline_kind == "response" and not t.urgent
     assert events[0].data == {"open311": {"first_name": "王", "phone": "13900001111"}}
+
+
+async def test_an_urgent_hand_over_makes_an_urgent_ticket(web: Harness) -> None:
+    """The hand-over's text is classified (before the database work) for urgency: a gas
+    leak reported on the hotline is as urgent as one reported in the group."""
+    r = await web.client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": KEY,
+            "service_code": "repair",
+            "description": "市民来电：阳光花园3号楼楼道里煤气泄漏，味道很大，请马上处理",
+            "address_string": "济南市历下区阳光花园3号楼",
+        },
+    )
+    assert r.status == 201, await r.text()
+    t = await web.db.run(lambda s: s.exec(select(Ticket)).one())
+    assert t.urgent and t.major and t.source == "hotline"
 
 
 async def test_requests_filters_and_status_values(web_any: Harness) -> None:
