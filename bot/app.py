@@ -92,11 +92,14 @@ def build_bot(
         sim = channel
     clock = clock or SystemClock()
     process: ClassifierProcess | None = None
+    taxonomy = Path(settings.bot.taxonomy) if settings.bot.taxonomy else DEFAULT_TAXONOMY
     if classify_process and classifier is None:
         # this process keeps the taxonomy (labels, words) but not jieba's dictionary: the
         # child has its own, and this one is loaded only if the child cannot answer
-        classifier = Classifier.from_file(DEFAULT_TAXONOMY, load_now=False)
-        process = ClassifierProcess(classifier, DEFAULT_TAXONOMY)
+        classifier = Classifier.from_file(taxonomy, load_now=False)
+        process = ClassifierProcess(classifier, taxonomy)
+    elif classifier is None and settings.bot.taxonomy:
+        classifier = Classifier.from_file(taxonomy)
     services = Services(
         settings=settings,
         db=db,

@@ -345,6 +345,13 @@ class BotConfig(_Model):
             raise ValueError(f"unknown time zone {v!r}") from e
         return v
 
+    @field_validator("taxonomy")
+    @classmethod
+    def _taxonomy_file(cls, v: str | None) -> str | None:
+        if v is not None and not Path(v).is_file():
+            raise ValueError(f"no taxonomy file at {v!r} (a path from the working directory)")
+        return v
+
 
 class WebConfig(_Model):
     """The web app: dashboard, simulator API, sign-in sessions."""

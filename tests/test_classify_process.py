@@ -186,3 +186,51 @@ async def test_a_child_that_stops_answering_is_replaced_and_its_texts_answered_h
     assert process.running and process.pid not in (None, stuck)
     with pytest.raises(ProcessLookupError):
         os.kill(stuck, 0)  # the stuck one was killed (and reaped)
+
+
+def test_the_configured_taxonomy_is_the_one_used_here_and_in_the_child(tmp_path: Path) -> None:
+    """`[bot] taxonomy` names the taxonomy file: the bot's process (labels, the fallback)
+    and its classifier process both use it; a missing file is refused when settings load."""
+    from bot.app import build_bot
+    from config.schema import ROOT, ConfigError, load_settings
+    from storage import Database
+
+    own = tmp_path / "taxonomy.toml"
+    own.write_text(
+        DEFAULT_TAXONOMY.read_text(encoding="utf-8")
+        .replace('label = "设施维修"', 'label = "设施报修"', 1)
+        .replace('strong = [\n  "漏水",', 'strong = [\n  "咕噜怪响", "漏水",', 1),
+        encoding="utf-8",
+    )
+    text = "3号楼2单元楼道里咕噜怪响一晚上"
+    assert default_classifier().classify(text).category != "repair"  # the default's answer
+
+    demo = (ROOT / "config" / "demo.toml").read_text(encoding="utf-8")
+    config = tmp_path / "bot.toml"
+    config.write_text(demo.replace("[bot]\n", f"[bot]\ntaxonomy = {str(own)!r}\n", 1))
+    settings = load_settings(config)
+
+    async def scenario(classify_process: bool) -> tuple[str, str | None, bool]:
+        db = Database(f"sqlite:///{tmp_path / f'{classify_process}.db'}")
+        bot = build_bot(settings, db=db, classify_process=classify_process)
+        try:
+            if bot.classify_process is not None:  # as start_bot does
+                await bot.classify_process.start()
+                bot.services.classify_elsewhere = bot.classify_process.classify
+            u = await bot.services.understand(text)
+            return (
+                bot.services.classifier.categories["repair"],
+                u.category,
+                bot.services.classify_elsewhere is not None,
+            )
+        finally:
+            if bot.classify_process is not None:
+                await bot.classify_process.close()
+            db.close()
+
+    assert asyncio.run(scenario(False)) == ("设施报修", "repair", False)
+    assert asyncio.run(scenario(True)) == ("设施报修", "repair", True)
+
+    config.write_text(demo.replace("[bot]\n", "[bot]\ntaxonomy = 'no/such/taxonomy.toml'\n", 1))
+    with pytest.raises(ConfigError, match="no taxonomy file"):
+        load_settings(config)
