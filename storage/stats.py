@@ -155,12 +155,6 @@ def counts(
     )
 
 
-def open_tickets(session: Session, building_ids: Collection[int] | None = None) -> list[Ticket]:
-    """Every open ticket (new, claimed, planned) of some buildings, oldest first."""
-    q = select(Ticket).where(col(Ticket.status).in_(list(OPEN_STATUSES)), *_buildings(building_ids))
-    return list(session.exec(q.order_by(col(Ticket.created_at))))
-
-
 def _overdue(now: datetime, building_ids: Collection[int] | None) -> list[ColumnElement[bool]]:
     return [
         col(Ticket.status).in_(list(OPEN_STATUSES)),
