@@ -81,6 +81,13 @@ def _later_undo(session: Session, mark: dict[Plain, int]) -> None:
 
 def _later_write(session: Session) -> None:
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
+    if len(pending) > 1 and session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL: the statements (the replies, the handled marks) in one round trip
+        raw: Any = session.connection().connection.dbapi_connection
+        with raw.pipeline():
+            for st, rows in pending.items():
+                st.many(session, rows)
+        return
     for st, rows in pending.items():
         st.many(session, rows)
 
