@@ -221,7 +221,7 @@ def _bench(args: argparse.Namespace) -> int:
             due=min(args.due, args.open, args.tickets),
             months=args.months,
         )
-    return run(args.messages, args.pg, args.concurrency, sizes, args.paced_rate)
+    return run(args.messages, args.pg, args.concurrency, sizes, args.paced_rate, args.ingest_runs)
 
 
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
@@ -282,6 +282,14 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
     bench.add_argument("--concurrency", type=int, default=32)
     bench.add_argument(
         "--paced-rate", type=float, default=200.0, help="latency: messages arriving per second"
+    )
+    bench.add_argument(
+        "--ingest-runs",
+        type=int,
+        default=3,
+        choices=range(1, 11),
+        metavar="N",
+        help="ingest: runs per engine (1-10); the goals are judged on the medians",
     )
     bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
     bench.add_argument("--rooms", type=int, default=10_000, help="scale: rooms (= buildings)")

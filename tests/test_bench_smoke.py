@@ -11,7 +11,7 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
     """Every figure is printed, each with its baseline or goal."""
     code = main(
         [
-            *("bench", "--messages", "40", "--concurrency", "4"),
+            *("bench", "--messages", "40", "--concurrency", "4", "--ingest-runs", "2"),
             *("--rooms", "50", "--tickets", "400", "--open", "40", "--due", "5", "--months", "3"),
         ],
         configure_logging=False,
@@ -24,6 +24,10 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
         "plain jieba.lcut over the same messages",
         "[sqlite] handling latency at full load (4 messages in flight",
         "[sqlite] handling latency with messages arriving steadily at 200 msg/s (40 messages",
+        "[run 2 of 2]",
+        "[sqlite] ingest ratio, median of 2 runs: ",
+        "[sqlite] p99 at full load, median of 2 runs: ",
+        "[sqlite] p99 with messages arriving steadily, median of 2 runs: ",
         "[sqlite] digest of one community",
         "[sqlite] monthly report",
         "[sqlite] dashboard overview",
