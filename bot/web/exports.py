@@ -148,28 +148,34 @@ class Ledger:
             ws.append(self.ticket_row(t, names, photos))
         _widths(ws, {"A": 8, "B": 17, "C": 10, "F": 10, "G": 10, "H": 8, "I": 14, "J": 40})
 
-    def ledger_xlsx(
-        self,
-        session: Session,
-        scope: list[ColumnElement[bool]],
-        start: datetime,
-        end: datetime,
-        title: str,
-    ) -> bytes:
-        """The ledger of tickets reported in [start, end) as an .xlsx file."""
+    def ledger_xlsx(self, data: LedgerData, title: str) -> bytes:
+        """The ledger (ledger_data) as an .xlsx file (blocking: run it off the event loop,
+        and not in a database job, whose thread stored messages wait for)."""
         from openpyxl import Workbook
 
-        tickets, names = ledger_rows(session, scope, start, end)
+        tickets, names, photos = data
         wb = Workbook()
         ws = wb.active
         assert ws is not None
         ws.title = "问题台账"
-        self._ledger_sheet(ws, tickets, names, photos_of(session, [t.id for t in tickets if t.id]))
+        self._ledger_sheet(ws, tickets, names, photos)
         info = wb.create_sheet("说明")
         info.append(["问题台账", title])
         info.append(["工单数", len(tickets)])
         info.append(["说明", "时间为北京时间；电话号码已隐去中间四位。"])
         return _save(wb)
+
+
+# what the ledger shows: tickets, people's names, each ticket's photos
+LedgerData = tuple[list[Ticket], dict[str, str], dict[int, list[Attachment]]]
+
+
+def ledger_data(
+    session: Session, scope: list[ColumnElement[bool]], start: datetime, end: datetime
+) -> LedgerData:
+    """The tickets reported in [start, end) of a scope, with what their ledger lines show."""
+    tickets, names = ledger_rows(session, scope, start, end)
+    return tickets, names, photos_of(session, [t.id for t in tickets if t.id])
 
 
 def photos_of(session: Session, ticket_ids: list[int]) -> dict[int, list[Attachment]]:

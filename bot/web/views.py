@@ -40,7 +40,7 @@ from bot.web.common import (
     rung_label,
     services_of,
 )
-from bot.web.exports import XLSX, Ledger, area_report, report_xlsx
+from bot.web.exports import XLSX, Ledger, area_report, ledger_data, report_xlsx
 from bot.web.ranking import compound_ranking
 from handlers.sla import STEP_LABELS, next_deadline
 from storage.media import attachments_of
@@ -517,8 +517,9 @@ async def ledger_download(request: web.Request) -> web.Response:
     v = require_viewer(request)
     s = services_of(request)
     period = period_from(request)
-    body = await s.db.run(
-        _ledger(request).ledger_xlsx, v.ticket_scope(), period.start, period.end, period.label
+    data = await s.db.run(ledger_data, v.ticket_scope(), period.start, period.end)
+    body = await asyncio.get_running_loop().run_in_executor(
+        None, _ledger(request).ledger_xlsx, data, period.label
     )
     return _xlsx(body, f"问题台账_{period.first}_{period.last}.xlsx")
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from openpyxl import load_workbook
 from sqlmodel import Session, select
 
 from bot.app import build_bot, create_app
 from bot.simulator import SimClock
+from bot.web.exports import Ledger
 from storage import Database
 from storage.models import (
     AuditLog,
@@ -155,9 +158,19 @@ async def test_another_areas_ticket_is_refused(web: Harness) -> None:
 
 
 async def test_ledger_download_holds_only_the_area_with_phones_masked(
-    web_any: Harness,
+    web_any: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     web = web_any
+    # the workbook is built outside the database's threads (a district's month of tickets
+    # takes seconds, and SQLite's one thread is where every incoming message is stored)
+    built_in: list[str] = []
+    build = Ledger.ledger_xlsx
+
+    def recorded(self: Ledger, *args: Any) -> bytes:
+        built_in.append(threading.current_thread().name)
+        return build(self, *args)
+
+    monkeypatch.setattr(Ledger, "ledger_xlsx", recorded)
     await _three_tickets(web)
     assert await sign_in(web.client, "赵书记") == 302
     r = await web.client.get(
@@ -170,6 +183,7 @@ async def test_ledger_download_holds_only_the_area_with_phones_masked(
     assert rows[0][:3] == ("工单号", "报事时间", "类别")
     assert [row[0] for row in rows[1:]] == [1001, 1002]
     assert "138****5678" in str(rows[1][9]) and "13812345678" not in str(rows)
+    assert len(built_in) == 1 and not built_in[0].startswith("db-"), built_in
     r = await web.client.get("/downloads/ledger.xlsx", params={"start": "2026-13-01"})
     assert r.status == 400
 
