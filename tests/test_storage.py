@@ -229,6 +229,39 @@ async def test_groups_take_their_declared_locks_up_front_in_order() -> None:
 
 
 @pytest.mark.postgres
+async def test_a_group_that_loses_a_deadlock_runs_each_job_again() -> None:
+    """Shared work that takes a lock it did not declare can still deadlock with another
+    group: PostgreSQL rolls back one group, and each of its jobs runs again on its own."""
+    async with postgres_schema() as url:
+        d = Database(url)
+        d.prepare()
+        try:
+            k1, k2 = intake_lock_key(1, "噪音"), intake_lock_key(2, "噪音")
+            tries: list[int] = []
+            met = threading.Barrier(2)
+
+            def undeclared(session: Session, key: int) -> int:
+                first_jobs = len(tries) < 2  # the two groups' first jobs, run at once
+                tries.append(key)
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                if first_jobs:
+                    met.wait(timeout=10)  # both hold one lock: the second ones close the cycle
+                return key
+
+            first = [_job(d, undeclared, k, locks=()) for k in (k1, k2)]
+            second = [_job(d, undeclared, k, locks=()) for k in (k2, k1)]
+            await asyncio.gather(
+                asyncio.to_thread(d._run_group, first), asyncio.to_thread(d._run_group, second)
+            )
+            assert [await j.future for j in first + second] == [k1, k2, k2, k1]
+            # the victim group's two jobs ran again, each alone (both groups, when both
+            # deadlock checks find the cycle before either side lets go)
+            assert len(tries) in (6, 8)
+        finally:
+            d.close()
+
+
+@pytest.mark.postgres
 async def test_work_goes_on_after_the_server_drops_idle_connections(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
