@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -137,6 +139,23 @@ def _job(db: Database, fn: Any, *args: Any, locks: tuple[int, ...] | None = None
     return _Job(fn, args, loop, loop.create_future(), locks)
 
 
+@contextlib.asynccontextmanager
+async def _postgres_database() -> AsyncIterator[Database]:
+    async with postgres_schema() as url:
+        d = Database(url)
+        d.prepare()
+        try:
+            yield d
+        finally:
+            d.close()
+
+
+async def _run_groups_at_once(d: Database, *groups: list[_Job]) -> list[Any]:
+    """Run groups in worker threads side by side; every job's result, in order."""
+    await asyncio.gather(*(asyncio.to_thread(d._run_group, g) for g in groups))
+    return [await job.future for g in groups for job in g]
+
+
 async def test_shared_work_that_fails_loses_only_its_own_result(db: Database) -> None:
     """Work that shares a transaction takes no savepoint: when one piece fails, the group is
     rolled back and each of the others runs again on its own, so none is lost or done twice."""
@@ -200,65 +219,49 @@ async def test_groups_take_their_declared_locks_up_front_in_order() -> None:
     """Two groups of intake-like work need the same two advisory locks in opposite orders.
     Taken one by one inside the work they would deadlock (and one group would run again);
     taken up front in sorted order, one group waits for the other and nothing runs twice."""
-    async with postgres_schema() as url:
-        d = Database(url)
-        d.prepare()
-        try:
-            k1, k2 = intake_lock_key(1, "电梯"), intake_lock_key(2, "电梯")
-            tries: list[int] = []
-            seen: list[frozenset[int]] = []
+    async with _postgres_database() as d:
+        k1, k2 = intake_lock_key(1, "电梯"), intake_lock_key(2, "电梯")
+        tries: list[int] = []
+        seen: list[frozenset[int]] = []
 
-            def intake_like(session: Session, key: int) -> int:
-                tries.append(key)
-                seen.append(held_locks(session))
-                if key not in held_locks(session):  # as lock_intake does
-                    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-                time.sleep(0.3)  # the other group is running meanwhile
-                return key
+        def intake_like(session: Session, key: int) -> int:
+            tries.append(key)
+            seen.append(held_locks(session))
+            if key not in held_locks(session):  # as lock_intake does
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            time.sleep(0.3)  # the other group is running meanwhile
+            return key
 
-            first = [_job(d, intake_like, k, locks=(k,)) for k in (k1, k2)]
-            second = [_job(d, intake_like, k, locks=(k,)) for k in (k2, k1)]
-            await asyncio.gather(
-                asyncio.to_thread(d._run_group, first), asyncio.to_thread(d._run_group, second)
-            )
-            assert [await j.future for j in first + second] == [k1, k2, k2, k1]
-            assert len(tries) == 4  # no deadlock, so no job ran again
-            assert all(s == frozenset({k1, k2}) for s in seen)
-        finally:
-            d.close()
+        first = [_job(d, intake_like, k, locks=(k,)) for k in (k1, k2)]
+        second = [_job(d, intake_like, k, locks=(k,)) for k in (k2, k1)]
+        assert await _run_groups_at_once(d, first, second) == [k1, k2, k2, k1]
+        assert len(tries) == 4  # no deadlock, so no job ran again
+        assert all(s == frozenset({k1, k2}) for s in seen)
 
 
 @pytest.mark.postgres
 async def test_a_group_that_loses_a_deadlock_runs_each_job_again() -> None:
     """Shared work that takes a lock it did not declare can still deadlock with another
     group: PostgreSQL rolls back one group, and each of its jobs runs again on its own."""
-    async with postgres_schema() as url:
-        d = Database(url)
-        d.prepare()
-        try:
-            k1, k2 = intake_lock_key(1, "噪音"), intake_lock_key(2, "噪音")
-            tries: list[int] = []
-            met = threading.Barrier(2)
+    async with _postgres_database() as d:
+        k1, k2 = intake_lock_key(1, "噪音"), intake_lock_key(2, "噪音")
+        tries: list[int] = []
+        met = threading.Barrier(2)
 
-            def undeclared(session: Session, key: int) -> int:
-                first_jobs = len(tries) < 2  # the two groups' first jobs, run at once
-                tries.append(key)
-                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-                if first_jobs:
-                    met.wait(timeout=10)  # both hold one lock: the second ones close the cycle
-                return key
+        def undeclared(session: Session, key: int) -> int:
+            first_jobs = len(tries) < 2  # the two groups' first jobs, run at once
+            tries.append(key)
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            if first_jobs:
+                met.wait(timeout=10)  # both hold one lock: the second ones close the cycle
+            return key
 
-            first = [_job(d, undeclared, k, locks=()) for k in (k1, k2)]
-            second = [_job(d, undeclared, k, locks=()) for k in (k2, k1)]
-            await asyncio.gather(
-                asyncio.to_thread(d._run_group, first), asyncio.to_thread(d._run_group, second)
-            )
-            assert [await j.future for j in first + second] == [k1, k2, k2, k1]
-            # the victim group's two jobs ran again, each alone (both groups, when both
-            # deadlock checks find the cycle before either side lets go)
-            assert len(tries) in (6, 8)
-        finally:
-            d.close()
+        first = [_job(d, undeclared, k, locks=()) for k in (k1, k2)]
+        second = [_job(d, undeclared, k, locks=()) for k in (k2, k1)]
+        assert await _run_groups_at_once(d, first, second) == [k1, k2, k2, k1]
+        # the victim group's two jobs ran again, each alone (both groups, when both
+        # deadlock checks find the cycle before either side lets go)
+        assert len(tries) in (6, 8)
 
 
 @pytest.mark.postgres
