@@ -23,6 +23,8 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
         "[sqlite] ingest: 40 messages",
         "plain jieba.lcut over the same messages",
         "[sqlite] handling latency at full load (4 messages in flight",
+        "), slowest ",
+        "each run after 300 warm-up messages, not timed",
         "[sqlite] handling latency with messages arriving steadily at 200 msg/s (40 messages",
         "[run 2 of 2]",
         "[sqlite] ingest ratio, median of 2 runs: ",
