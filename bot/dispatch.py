@@ -13,7 +13,7 @@ from bot.clock import as_utc
 from config.schema import ROLE_LABELS
 from handlers.basics import allowed
 from handlers.consult import answer_consult
-from handlers.context import Context, Services
+from handlers.context import Context, HandledBefore, Services
 from handlers.errors import DomainError, NotAllowed
 from handlers.intake import keep_possible_complaint, open_complaint, unbound_room_reply
 from handlers.photos import handle_image
@@ -39,7 +39,8 @@ KNOWN_SENDERS_MAX = 200_000
 
 @batched(store_messages)
 def store(session: Session, msg: NewMessage) -> StoredMessage:
-    """Store an incoming message (and its sender) once, before it is handled."""
+    """Store an incoming message (and its sender) once, before it is handled (one already
+    classified is stored by its handling's first transaction instead: Context.run)."""
     return store_messages(session, [msg])[0]
 
 
@@ -118,28 +119,31 @@ class Dispatcher:
                 )
                 return Outcome(0, not fresh, "none", None)
 
-        stored = await s.db.run(
-            store,
-            NewMessage(
-                channel_message_id=msg.message_id,
-                room_id=msg.room_id,
-                sender_id=msg.sender_id,
-                sender_name=msg.sender_name,
-                text=text,
-                time=as_utc(msg.time),
-                received_at=now,
-                kind=msg.kind,
-                media_path=str(msg.media_path) if msg.media_path else None,
-                new_sender=not known,
-            ),
+        new = NewMessage(
+            channel_message_id=msg.message_id,
+            room_id=msg.room_id,
+            sender_id=msg.sender_id,
+            sender_name=msg.sender_name,
+            text=text,
+            time=as_utc(msg.time),
+            received_at=now,
+            kind=msg.kind,
+            media_path=str(msg.media_path) if msg.media_path else None,
+            new_sender=not known,
         )
-        self._remember(msg.sender_id, msg.sender_name)
-        if stored.duplicate and stored.handled:
-            logger.info("duplicate delivery of message {} ignored", msg.message_id)
-            return Outcome(stored.id, True, None, None)
+        if understood is None:
+            stored = await s.db.run(store, new)
+            self._remember(msg.sender_id, msg.sender_name)
+            if stored.duplicate and stored.handled:
+                logger.info("duplicate delivery of message {} ignored", msg.message_id)
+                return Outcome(stored.id, True, None, None)
+        else:
+            # classified already (a complaint, a question): stored by the transaction that
+            # handles it, one instead of two (see Context.run)
+            stored = None
         ctx = Context(
             services=s,
-            message_id=stored.id,
+            message_id=stored.id if stored else 0,
             channel_message_id=msg.message_id,
             sender_id=msg.sender_id,
             sender_name=msg.sender_name,
@@ -150,27 +154,42 @@ class Dispatcher:
             mentions_self=msg.mentions_self,
             now=now,
             building=s.directory.current.building_of_room(msg.room_id),
+            unstored=None if stored else new,
+            duplicate=stored.duplicate if stored else False,
         )
         try:
-            await self._route(ctx, msg, understood, inv)
-            await ctx.finish()
-        except DomainError as e:
-            logger.info(
-                "refused {} from {}: {}", log_safe(ctx.text)[:40], msg.sender_id, log_safe(e.reply)
-            )
-            ctx.intent = ctx.intent or "command"
-            ctx.say(e.reply, mention_sender=True)
-            await ctx.finish()
-        except Exception:
-            logger.exception(
-                "handling message {} in {} from {} failed",
-                msg.message_id,
-                msg.room_id,
-                msg.sender_id,
-            )
-            ctx.intent = "error"
-            ctx.say("抱歉，我处理这条消息时出了问题，已记录，请稍后再试或直接联系红色管家。")
-            await ctx.finish()
+            try:
+                await self._route(ctx, msg, understood, inv)
+                await ctx.finish()
+            except HandledBefore:
+                raise
+            except DomainError as e:
+                logger.info(
+                    "refused {} from {}: {}",
+                    log_safe(ctx.text)[:40],
+                    msg.sender_id,
+                    log_safe(e.reply),
+                )
+                ctx.intent = ctx.intent or "command"
+                ctx.say(e.reply, mention_sender=True)
+                await ctx.finish()
+            except Exception:
+                logger.exception(
+                    "handling message {} in {} from {} failed",
+                    msg.message_id,
+                    msg.room_id,
+                    msg.sender_id,
+                )
+                # (a message to be stored with its handling is stored now, with the apology)
+                ctx.intent = "error"
+                ctx.say("抱歉，我处理这条消息时出了问题，已记录，请稍后再试或直接联系红色管家。")
+                await ctx.finish()
+        except HandledBefore:
+            self._remember(msg.sender_id, msg.sender_name)
+            logger.info("duplicate delivery of message {} ignored", msg.message_id)
+            return Outcome(ctx.message_id, True, None, None)
+        if stored is None:
+            self._remember(msg.sender_id, msg.sender_name)
         logger.info(
             "handled room={} sender={} intent={} ticket={}",
             msg.room_topic or msg.room_id or "private",
@@ -178,7 +197,7 @@ class Dispatcher:
             ctx.intent,
             ctx.ticket_id,
         )
-        return Outcome(stored.id, stored.duplicate, ctx.intent, ctx.ticket_id)
+        return Outcome(ctx.message_id, ctx.duplicate, ctx.intent, ctx.ticket_id)
 
     def _remember(self, sender_id: str, name: str) -> None:
         if len(self._senders) >= KNOWN_SENDERS_MAX:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -23,7 +23,7 @@ from storage.directory import (
     load_directory,
 )
 from storage.outbox import enqueue, enqueue_later
-from storage.tickets import mark_handled_later
+from storage.tickets import NewMessage, mark_handled_later, store_messages
 
 T = TypeVar("T")
 
@@ -179,9 +179,22 @@ class Tx:
         ]
 
 
+class HandledBefore(Exception):
+    """The message, stored with its handling, turned out to be a delivery again of one
+    handled before: nothing was done, and nothing more is to be done."""
+
+
+# what a transaction gives back when its message was handled before (see Context.run)
+_HANDLED_BEFORE: Any = object()
+
+
 @dataclass(slots=True)
 class Context:
-    """One incoming message being handled."""
+    """One incoming message being handled.
+
+    The message is stored before it is handled, or, when ``unstored`` holds it, by the
+    first transaction of its handling, in that transaction (see ``run``).
+    """
 
     services: Services
     message_id: int  # the stored message's row id
@@ -198,6 +211,10 @@ class Context:
     intent: str | None = None
     ticket_id: int | None = None
     handled: bool = False
+    # the message itself, when it is to be stored with its handling (message_id is then
+    # set by the transaction that stores it)
+    unstored: NewMessage | None = None
+    duplicate: bool = False  # the channel delivered the message before
     _replies: Tx | None = None
     _runs: int = 0
 
@@ -252,17 +269,27 @@ class Context:
         """Run fn in one transaction that also sends its messages and marks this message done.
 
         ``locks``: see ``Database.run`` (work that declares them may share a transaction).
+        A message not stored yet (``unstored``) is stored first, in the same transaction:
+        one transaction instead of two, and if fn fails, the message is stored by the
+        next (``finish``, with the apology). If it proves to be a delivery again of a
+        message handled before, fn does not run and ``HandledBefore`` is raised.
         """
         tx = self.tx()
         carried: list[Outbound] = []
         if self._replies is not None:
             carried = list(self._replies.outbound)
             self._replies = None
+        unstored = self.unstored
 
         def work(session: Session) -> T:
             # from the start each time: the database may run a piece of work again after
             # rolling back its group (see storage/db.py)
             tx.outbound[:] = carried
+            if unstored is not None:
+                stored = store_messages(session, [unstored])[0]
+                self.message_id, self.duplicate = stored.id, stored.duplicate
+                if stored.duplicate and stored.handled:
+                    return cast(T, _HANDLED_BEFORE)
             result = fn(session, tx)
             # the reply and the handled mark go in with the group's others, same transaction
             tx.flush_later(session, self.now)
@@ -270,7 +297,10 @@ class Context:
             return result
 
         result = await self.services.db.run(work, locks=locks)
+        self.unstored = None
         self.handled = True
+        if result is _HANDLED_BEFORE:
+            raise HandledBefore(self.channel_message_id)
         self.services.wake_outbox()
         return result
 

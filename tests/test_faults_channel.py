@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from loguru import logger
 from sqlmodel import select
 
@@ -171,3 +172,81 @@ async def test_messages_replayed_after_a_restart_are_recognised(
         assert await h.bot_lines(ROOM3) == []  # nothing answered twice
         assert await outbox(h) == before
     assert sum("duplicate delivery" in x for x in lines) == 2
+
+
+def _complaint(mid: str) -> Incoming:
+    return Incoming(
+        message_id=mid,
+        sender_id="sim_张阿姨",
+        sender_name="张阿姨",
+        text=COMPLAINT,
+        time=later(0),
+        room_id="room-yg-3",
+        room_topic=ROOM3,
+    )
+
+
+async def test_a_complaint_is_stored_by_the_transaction_that_handles_it(
+    harness_any: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message classified as a complaint is stored, numbered and answered in one piece
+    of database work, not two (the bot's busiest path after chit-chat)."""
+    h = harness_any
+    await h.say(ROOM3, "张阿姨", "今天天气不错")  # the sender's row, the first runs
+    works: list[str] = []
+    real_run = h.db.run
+
+    async def counted(fn, *args, **kw):  # type: ignore[no-untyped-def]
+        works.append(getattr(fn, "__qualname__", repr(fn)))
+        return await real_run(fn, *args, **kw)
+
+    monkeypatch.setattr(h.db, "run", counted)
+    out = await h.bot.dispatcher.handle(_complaint("wx-one"))
+    assert works == ["Context.run.<locals>.work"], works
+    assert out.intent == "complaint" and out.ticket_id and out.message_id
+    assert not out.duplicate
+
+    def row(session):  # type: ignore[no-untyped-def]
+        m = session.exec(select(Message).where(Message.channel_message_id == "wx-one")).one()
+        return m.id, m.handled, m.intent, m.ticket_id
+
+    assert await real_run(row) == (out.message_id, True, "complaint", out.ticket_id)
+    await h.advance(0)  # the outbox sends
+    assert len(await h.bot_lines(ROOM3)) == 1  # the acknowledgement
+
+
+async def test_a_complaint_whose_handling_fails_is_stored_with_the_apology(
+    harness_any: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored with its handling, a complaint is not lost with it when the handling fails:
+    the apology's transaction stores it; a delivery again is then recognised."""
+    import handlers.intake
+
+    h = harness_any
+
+    def broken(*_a, **_k):  # type: ignore[no-untyped-def]
+        raise RuntimeError("the ticket table is gone")
+
+    monkeypatch.setattr(handlers.intake, "create_ticket", broken)
+    with logged() as lines:
+        out = await h.bot.dispatcher.handle(_complaint("wx-f1"))
+    assert (out.intent, out.ticket_id, out.duplicate) == ("error", None, False)
+    assert any(x.startswith("ERROR handling message wx-f1") for x in lines), lines
+    assert await counts(h) == (0, 1)
+    await h.advance(0)  # the outbox sends
+    (apology,) = await h.bot_lines(ROOM3)
+    assert "出了问题" in apology
+
+    def row(session):  # type: ignore[no-untyped-def]
+        m = session.exec(select(Message).where(Message.channel_message_id == "wx-f1")).one()
+        return m.id, m.text, m.handled, m.intent
+
+    assert await h.db.run(row) == (out.message_id, COMPLAINT, True, "error")
+    monkeypatch.undo()
+    with logged() as lines:
+        again = await h.bot.dispatcher.handle(_complaint("wx-f1"))
+    assert (again.message_id, again.duplicate, again.intent) == (out.message_id, True, None)
+    assert "INFO duplicate delivery of message wx-f1 ignored" in lines
+    assert await counts(h) == (0, 1)
+    await h.advance(0)
+    assert len(await h.bot_lines(ROOM3)) == 1
