@@ -130,15 +130,21 @@ class Plain:
         c = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(c.sql, [c.args(r) for r in rows])
+            if len(rows) == 1:
+                # psycopg's executemany costs twice a plain execute for one row (a pipeline
+                # entered and synced around it)
+                cursor.execute(c.sql, c.args(rows[0]))
+            else:
+                cursor.executemany(c.sql, [c.args(r) for r in rows])
         finally:
             cursor.close()
 
     def many_first(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any | None]:
         """Execute for each of rows; for each, the first row it returned (or None).
 
-        On PostgreSQL one round trip for all (psycopg's executemany with returning); on
-        SQLite, where a statement is a function call, one execute each.
+        On PostgreSQL one round trip for several (psycopg's executemany with returning);
+        one row, and on SQLite (where a statement is a function call) each row, is one
+        plain execute.
         """
         if not rows:
             return []
@@ -147,7 +153,7 @@ class Plain:
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         out: list[Any | None] = []
         try:
-            if conn.dialect.name == "postgresql":
+            if len(rows) > 1 and conn.dialect.name == "postgresql":
                 cursor.executemany(c.sql, [c.args(r) for r in rows], returning=True)
                 while True:
                     out.append(cursor.fetchone())

@@ -20,7 +20,14 @@ from bot.dispatch import store_quiet
 from storage import Database
 from storage.db import _Job, held_locks
 from storage.models import Counter, Message, Person
-from storage.tickets import NewMessage, intake_lock_key, next_number, store_message
+from storage.tickets import (
+    _MESSAGE_INSERT,
+    _PERSON_INSERT,
+    NewMessage,
+    intake_lock_key,
+    next_number,
+    store_message,
+)
 from tests.harness import postgres_schema
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -75,6 +82,43 @@ async def test_a_message_is_stored_once(db: Database) -> None:
     assert first[1:] == (False, False)
     assert again == (first[0], True, False)
     assert await db.run(lambda s: s.exec(select(func.count()).select_from(Message)).one()) == 1
+
+
+def _message(cid: str) -> NewMessage:
+    return NewMessage(
+        channel_message_id=cid,
+        room_id="r",
+        sender_id="s",
+        sender_name="s",
+        text="t",
+        time=NOW,
+        received_at=NOW,
+    )
+
+
+async def test_plain_statements_answer_alike_for_one_row_and_many(db: Database) -> None:
+    # one row is a plain execute, several one executemany (PostgreSQL): same answers
+    def insert(session: Session, cids: list[str]) -> list[Any]:
+        found = _MESSAGE_INSERT.many_first(session, [_message(c).row() for c in cids])
+        return [None if r is None else int(r[0]) for r in found]
+
+    (one,) = await db.run(insert, ["m1"])
+    assert one is not None
+    assert await db.run(insert, ["m1"]) == [None]  # there already: ON CONFLICT, no row
+    again = await db.run(insert, ["m1", "m2", "m3"])
+    assert again[0] is None and None not in again[1:] and len(set(again[1:])) == 2
+
+    def people(session: Session, ids: list[str]) -> list[str]:
+        _PERSON_INSERT.many(
+            session, [{"id": p, "name": p, "created_at": NOW, "erased": False} for p in ids]
+        )
+        return sorted(p.id for p in session.exec(select(Person)))
+
+    assert await db.run(people, ["a"]) == ["a"]
+    assert await db.run(people, ["a"]) == ["a"]
+    assert await db.run(people, ["a", "b", "c"]) == ["a", "b", "c"]
+    stored = await db.run(lambda s: sorted(m.channel_message_id for m in s.exec(select(Message))))
+    assert stored == ["m1", "m2", "m3"]
 
 
 async def test_ticket_numbers_are_unique_under_concurrency(db: Database) -> None:
