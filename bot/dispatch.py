@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from loguru import logger
@@ -60,6 +61,25 @@ class Outcome:
     ticket_id: int | None
 
 
+def _new_message(
+    msg: Incoming, text: str, now: datetime, known: bool, intent: str | None = None
+) -> NewMessage:
+    """The message to store (``intent``: stored as handled, with it, for chit-chat)."""
+    return NewMessage(
+        channel_message_id=msg.message_id,
+        room_id=msg.room_id,
+        sender_id=msg.sender_id,
+        sender_name=msg.sender_name,
+        text=text,
+        time=as_utc(msg.time),
+        received_at=now,
+        kind=msg.kind,
+        media_path=str(msg.media_path) if msg.media_path else None,
+        new_sender=not known,
+        intent=intent,
+    )
+
+
 class Dispatcher:
     """Routes incoming messages to handlers; one error handler turns domain errors to replies."""
 
@@ -96,18 +116,7 @@ class Dispatcher:
                 # most group traffic: stored as handled in one plain insert, nothing else
                 # (the chit-chat of many groups at once is stored by one @batched call)
                 fresh = await s.db.run(
-                    store_quiet,
-                    NewMessage(
-                        channel_message_id=msg.message_id,
-                        room_id=msg.room_id,
-                        sender_id=msg.sender_id,
-                        sender_name=msg.sender_name,
-                        text=text,
-                        time=as_utc(msg.time),
-                        received_at=now,
-                        new_sender=not known,
-                        intent="none",
-                    ),
+                    store_quiet, _new_message(msg, text, now, known, intent="none")
                 )
                 self._remember(msg.sender_id, msg.sender_name)
                 if not fresh:
@@ -119,18 +128,7 @@ class Dispatcher:
                 )
                 return Outcome(0, not fresh, "none", None)
 
-        new = NewMessage(
-            channel_message_id=msg.message_id,
-            room_id=msg.room_id,
-            sender_id=msg.sender_id,
-            sender_name=msg.sender_name,
-            text=text,
-            time=as_utc(msg.time),
-            received_at=now,
-            kind=msg.kind,
-            media_path=str(msg.media_path) if msg.media_path else None,
-            new_sender=not known,
-        )
+        new = _new_message(msg, text, now, known)
         if understood is None:
             stored = await s.db.run(store, new)
             self._remember(msg.sender_id, msg.sender_name)

@@ -133,12 +133,9 @@ async def test_the_same_message_delivered_twice_makes_one_ticket_and_one_reply(
     ]
 
 
-async def test_a_replay_through_the_channel_after_handling_changes_nothing(
-    harness: Harness,
-) -> None:
-    h = harness
-    incoming = Incoming(
-        message_id="wx-9",
+def _complaint(mid: str) -> Incoming:
+    return Incoming(
+        message_id=mid,
         sender_id="sim_张阿姨",
         sender_name="张阿姨",
         text=COMPLAINT,
@@ -146,6 +143,13 @@ async def test_a_replay_through_the_channel_after_handling_changes_nothing(
         room_id="room-yg-3",
         room_topic=ROOM3,
     )
+
+
+async def test_a_replay_through_the_channel_after_handling_changes_nothing(
+    harness: Harness,
+) -> None:
+    h = harness
+    incoming = _complaint("wx-9")
     await h.sim.deliver(incoming)
     await h.advance(0)
     with logged() as lines:
@@ -172,18 +176,6 @@ async def test_messages_replayed_after_a_restart_are_recognised(
         assert await h.bot_lines(ROOM3) == []  # nothing answered twice
         assert await outbox(h) == before
     assert sum("duplicate delivery" in x for x in lines) == 2
-
-
-def _complaint(mid: str) -> Incoming:
-    return Incoming(
-        message_id=mid,
-        sender_id="sim_张阿姨",
-        sender_name="张阿姨",
-        text=COMPLAINT,
-        time=later(0),
-        room_id="room-yg-3",
-        room_topic=ROOM3,
-    )
 
 
 async def test_a_complaint_is_stored_by_the_transaction_that_handles_it(
