@@ -3,8 +3,14 @@
 jieba and the classifier's scans are pure Python. Run in the bot's process they hold the
 interpreter lock for most of every message, so the event loop and the database threads
 wait on them, and the machine's other cores sit idle. A child process classifies instead:
-the messages that arrive while it works go to it together, as one batch, the next time it
-is free (one pipe message each way per batch, not per message).
+the messages that arrive together go to it together, in batches of up to MAX_BATCH (one pipe
+message each way per batch, not per message), up to MAX_IN_FLIGHT batches at a time.
+
+Two smaller batches rather than one large one: 32 messages in flight otherwise move in
+lockstep, all classified, then all stored in one transaction, then all classified again,
+and the child and the database take turns. With two batches the first half is stored while
+the child classifies the second (at full load, SQLite ingest rose in 7 of 8 runs alternating
+with one batch of up to 64, by up to 20%).
 
 Nothing is lost if the child fails (dies, or stops answering for ANSWER_TIMEOUT_SECONDS): the
 messages it held, and every message until a new child is up, are classified in the bot's own
@@ -18,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -27,8 +34,11 @@ from loguru import logger
 from nlp import Classifier, Understanding
 from nlp.classifier import DEFAULT_TAXONOMY, DEFAULT_USERDICT
 
-# the most messages sent to the child at once
-MAX_BATCH = 64
+# the most messages sent to the child at once, and the most batches it holds at once: while
+# it classifies one, the next is already waiting in the pipe, and the first answers come back
+# (and go on to the database) while it works on the rest
+MAX_BATCH = 16
+MAX_IN_FLIGHT = 2
 # how long a new child may take to load its dictionaries
 START_TIMEOUT_SECONDS = 60.0
 # a child that died is started again after this long (doubling, up to the maximum)
@@ -87,17 +97,20 @@ class ClassifierProcess:
         userdict: Path | None = DEFAULT_USERDICT,
         *,
         max_batch: int = MAX_BATCH,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         self._fallback = classifier
         self._taxonomy = str(taxonomy)
         self._userdict = str(userdict) if userdict is not None else ""
         self._max_batch = max_batch
+        self._max_in_flight = max_in_flight
         self._proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None  # the child's answers (the bot reads)
         self._requests: Connection | None = None  # the texts (the bot writes)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiting: list[tuple[str, asyncio.Future[Understanding]]] = []
-        self._in_flight: list[tuple[str, asyncio.Future[Understanding]]] = []
+        # the batches sent and not answered yet, oldest first (the child answers in order)
+        self._in_flight: deque[list[tuple[str, asyncio.Future[Understanding]]]] = deque()
         self._send_soon = False
         self._closing = False
         self._watchdog: asyncio.TimerHandle | None = None
@@ -182,26 +195,34 @@ class ClassifierProcess:
 
     def _send(self) -> None:
         self._send_soon = False
-        conn = self._requests
-        if self._conn is None or conn is None or self._in_flight or not self._waiting:
-            return
-        batch, self._waiting = self._waiting[: self._max_batch], self._waiting[self._max_batch :]
-        batch = [(t, f) for t, f in batch if not f.done()]  # a caller that gave up
-        if not batch:
-            self._schedule_send()
-            return
-        self._in_flight = batch
-        try:
-            conn.send([text for text, _ in batch])
-        except (OSError, ValueError) as exc:
-            self._lost(f"sending to it failed: {exc!r}")
-            return
-        self.batches += 1
-        assert self._loop is not None
-        self._watchdog = self._loop.call_later(ANSWER_TIMEOUT_SECONDS, self._stuck, batch)
+        while len(self._in_flight) < self._max_in_flight and self._waiting:
+            conn = self._requests
+            if self._conn is None or conn is None:
+                return
+            batch = self._waiting[: self._max_batch]
+            self._waiting = self._waiting[self._max_batch :]
+            batch = [(t, f) for t, f in batch if not f.done()]  # a caller that gave up
+            if not batch:
+                continue
+            self._in_flight.append(batch)
+            try:
+                conn.send([text for text, _ in batch])
+            except (OSError, ValueError) as exc:
+                self._lost(f"sending to it failed: {exc!r}")
+                return
+            self.batches += 1
+            if self._watchdog is None:
+                self._watch()
+
+    def _watch(self) -> None:
+        """Time the oldest batch in flight."""
+        self._stop_watchdog()
+        if self._in_flight and self._loop is not None:
+            oldest = self._in_flight[0]
+            self._watchdog = self._loop.call_later(ANSWER_TIMEOUT_SECONDS, self._stuck, oldest)
 
     def _stuck(self, batch: list[tuple[str, asyncio.Future[Understanding]]]) -> None:
-        if self._in_flight is batch:
+        if self._in_flight and self._in_flight[0] is batch:
             self._lost(
                 f"it did not answer {len(batch)} message(s) in {ANSWER_TIMEOUT_SECONDS:.0f} s"
             )
@@ -218,11 +239,12 @@ class ClassifierProcess:
         except Exception as exc:  # a broken pipe, a garbled answer: the child is not trusted
             self._lost(f"reading its answer failed: {exc!r}")
             return
-        if not isinstance(answers, list) or len(answers) != len(self._in_flight):
-            self._lost(f"it gave {type(answers).__name__} for {len(self._in_flight)} message(s)")
+        expected = len(self._in_flight[0]) if self._in_flight else 0
+        if not self._in_flight or not isinstance(answers, list) or len(answers) != expected:
+            self._lost(f"it gave {type(answers).__name__} for {expected} message(s)")
             return
-        batch, self._in_flight = self._in_flight, []
-        self._stop_watchdog()
+        batch = self._in_flight.popleft()
+        self._watch()  # the next batch's time starts now: the child works in order
         for (text, future), answer in zip(batch, answers, strict=True):
             if future.done():
                 continue
@@ -246,7 +268,8 @@ class ClassifierProcess:
         """The child failed: answer what it held here, and start another in a while."""
         logger.error("classifier process: {}; classifying in the bot's process meanwhile", reason)
         self._drop_child()
-        held, self._in_flight = self._in_flight, []
+        held = [item for batch in self._in_flight for item in batch]
+        self._in_flight.clear()
         waiting, self._waiting = self._waiting, []
         for text, future in held + waiting:
             self._answer_here(text, future)
@@ -299,8 +322,9 @@ class ClassifierProcess:
             await asyncio.wait({restart})
         self._stop_watchdog()
         conn, requests, proc = self._conn, self._requests, self._proc
-        held = self._in_flight + self._waiting
-        self._in_flight, self._waiting = [], []
+        held = [item for batch in self._in_flight for item in batch] + self._waiting
+        self._in_flight.clear()
+        self._waiting = []
         for text, future in held:
             self._answer_here(text, future)
         if conn is not None:

@@ -43,6 +43,22 @@ async def test_the_child_gives_the_same_understanding_as_this_process(
     assert process.batches < len(texts) / 4  # texts arriving together went together
 
 
+async def test_texts_go_in_batches_two_at_a_time_and_come_back_in_order(
+    process: ClassifierProcess,
+) -> None:
+    texts = corpus_texts(40)
+    pending = [asyncio.ensure_future(process.classify(t)) for t in texts]
+    await asyncio.sleep(0)  # the callers queue their texts
+    await asyncio.sleep(0)  # the send scheduled for this turn runs
+    # two batches in the child's pipe, the rest waiting for the first answer
+    assert [len(b) for b in process._in_flight] == [cp.MAX_BATCH, cp.MAX_BATCH]
+    assert len(process._waiting) == len(texts) - 2 * cp.MAX_BATCH
+    answers = await asyncio.gather(*pending)
+    here = default_classifier()
+    assert answers == [here.classify(t) for t in texts]
+    assert process.batches == 3 and not process._in_flight
+
+
 async def test_this_process_does_not_load_jiebas_dictionary_while_the_child_answers(
     process: ClassifierProcess,
 ) -> None:
