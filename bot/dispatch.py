@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -87,9 +88,26 @@ class Dispatcher:
         self.services = services
         self.router = router
         self._senders: dict[str, str] = {}
+        # channel ids of the messages being handled now, each with what is set when done
+        self._handling: dict[str, asyncio.Event] = {}
 
     async def handle(self, msg: Incoming) -> Outcome:
-        """Handle one incoming message exactly once."""
+        """Handle one incoming message exactly once.
+
+        A copy delivered again while the first is still being handled waits for it, and is
+        then recognised as handled (or, if the first could not even be stored, handled).
+        """
+        key = msg.message_id
+        while (busy := self._handling.get(key)) is not None:
+            await busy.wait()
+        done = self._handling[key] = asyncio.Event()
+        try:
+            return await self._handle(msg)
+        finally:
+            del self._handling[key]
+            done.set()
+
+    async def _handle(self, msg: Incoming) -> Outcome:
         s = self.services
         if msg.sender_id == s.settings.bot.self_id:
             return Outcome(0, True, None, None)

@@ -3,6 +3,7 @@ after a restart. Nothing is lost, nothing is doubled, and each fault leaves a cl
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,3 +243,41 @@ async def test_a_complaint_whose_handling_fails_is_stored_with_the_apology(
     assert await counts(h) == (0, 1)
     await h.advance(0)
     assert len(await h.bot_lines(ROOM3)) == 1
+
+
+@pytest.mark.parametrize("text", [COMPLAINT, "#帮助", "王师傅今天来修吗？"])
+async def test_a_message_delivered_twice_at_once_is_handled_once(
+    harness_any: Harness, text: str
+) -> None:
+    """The channel hands over a message again while the first copy is still being handled
+    (a replay right after a reconnect): one answer, one stored message, one outcome."""
+    h = harness_any
+    await h.say(ROOM3, "张阿姨", "今天天气不错")  # the sender's row, the first runs
+    sent = len(await outbox(h))
+    twice = Incoming(
+        message_id="wx-twice",
+        sender_id="sim_张阿姨",
+        sender_name="张阿姨",
+        text=text,
+        time=later(0),
+        room_id="room-yg-3",
+        room_topic=ROOM3,
+    )
+    with logged() as lines:
+        first, second = await asyncio.gather(
+            h.bot.dispatcher.handle(twice), h.bot.dispatcher.handle(twice)
+        )
+        await h.advance(0)
+    assert [first.duplicate, second.duplicate] == [False, True]
+    assert first.message_id == second.message_id
+    assert len(await h.bot_lines(ROOM3)) == 1
+    assert len(await outbox(h)) == sent + 1  # nothing sent elsewhere either
+    assert "INFO duplicate delivery of message wx-twice ignored" in lines
+    assert sum(line.startswith("INFO handled ") for line in lines) == 1
+
+    def stored(session):  # type: ignore[no-untyped-def]
+        return len(
+            session.exec(select(Message).where(Message.channel_message_id == "wx-twice")).all()
+        )
+
+    assert await h.db.run(stored) == 1
