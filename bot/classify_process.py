@@ -268,13 +268,17 @@ class ClassifierProcess:
         """The child failed: answer what it held here, and start another in a while."""
         logger.error("classifier process: {}; classifying in the bot's process meanwhile", reason)
         self._drop_child()
-        held = [item for batch in self._in_flight for item in batch]
-        self._in_flight.clear()
-        waiting, self._waiting = self._waiting, []
-        for text, future in held + waiting:
+        for text, future in self._take_all():
             self._answer_here(text, future)
         if not self._closing and self._restart is None and self._loop is not None:
             self._restart = self._loop.create_task(self._start_again(), name="classifier-restart")
+
+    def _take_all(self) -> list[tuple[str, asyncio.Future[Understanding]]]:
+        """Every text not answered yet (in the child's batches, then waiting), taken."""
+        held = [item for batch in self._in_flight for item in batch] + self._waiting
+        self._in_flight.clear()
+        self._waiting = []
+        return held
 
     def _stop_watchdog(self) -> None:
         if self._watchdog is not None:
@@ -322,10 +326,7 @@ class ClassifierProcess:
             await asyncio.wait({restart})
         self._stop_watchdog()
         conn, requests, proc = self._conn, self._requests, self._proc
-        held = [item for batch in self._in_flight for item in batch] + self._waiting
-        self._in_flight.clear()
-        self._waiting = []
-        for text, future in held:
+        for text, future in self._take_all():
             self._answer_here(text, future)
         if conn is not None:
             if self._loop is not None:

@@ -147,16 +147,14 @@ class Dispatcher:
                 return Outcome(0, not fresh, "none", None)
 
         new = _new_message(msg, text, now, known)
+        # one classified already (a complaint, a question) is stored by the transaction that
+        # handles it, one instead of two (see Context.run)
+        stored = None
         if understood is None:
             stored = await s.db.run(store, new)
             self._remember(msg.sender_id, msg.sender_name)
             if stored.duplicate and stored.handled:
-                logger.info("duplicate delivery of message {} ignored", msg.message_id)
-                return Outcome(stored.id, True, None, None)
-        else:
-            # classified already (a complaint, a question): stored by the transaction that
-            # handles it, one instead of two (see Context.run)
-            stored = None
+                return self._ignored(msg, stored.id)
         ctx = Context(
             services=s,
             message_id=stored.id if stored else 0,
@@ -174,36 +172,9 @@ class Dispatcher:
             duplicate=stored.duplicate if stored else False,
         )
         try:
-            try:
-                await self._route(ctx, msg, understood, inv)
-                await ctx.finish()
-            except HandledBefore:
-                raise
-            except DomainError as e:
-                logger.info(
-                    "refused {} from {}: {}",
-                    log_safe(ctx.text)[:40],
-                    msg.sender_id,
-                    log_safe(e.reply),
-                )
-                ctx.intent = ctx.intent or "command"
-                ctx.say(e.reply, mention_sender=True)
-                await ctx.finish()
-            except Exception:
-                logger.exception(
-                    "handling message {} in {} from {} failed",
-                    msg.message_id,
-                    msg.room_id,
-                    msg.sender_id,
-                )
-                # (a message to be stored with its handling is stored now, with the apology)
-                ctx.intent = "error"
-                ctx.say("抱歉，我处理这条消息时出了问题，已记录，请稍后再试或直接联系红色管家。")
-                await ctx.finish()
+            await self._answer(ctx, msg, understood, inv)
         except HandledBefore:
-            self._remember(msg.sender_id, msg.sender_name)
-            logger.info("duplicate delivery of message {} ignored", msg.message_id)
-            return Outcome(ctx.message_id, True, None, None)
+            return self._ignored(msg, ctx.message_id)
         if stored is None:
             self._remember(msg.sender_id, msg.sender_name)
         logger.info(
@@ -214,6 +185,44 @@ class Dispatcher:
             ctx.ticket_id,
         )
         return Outcome(ctx.message_id, ctx.duplicate, ctx.intent, ctx.ticket_id)
+
+    async def _answer(
+        self,
+        ctx: Context,
+        msg: Incoming,
+        understood: Understanding | None,
+        inv: Invocation | None,
+    ) -> None:
+        """Route the message and finish it; a refusal or a failure is answered too."""
+        try:
+            await self._route(ctx, msg, understood, inv)
+            await ctx.finish()
+        except HandledBefore:
+            raise  # nothing was done: nothing to answer
+        except DomainError as e:
+            logger.info(
+                "refused {} from {}: {}", log_safe(ctx.text)[:40], msg.sender_id, log_safe(e.reply)
+            )
+            ctx.intent = ctx.intent or "command"
+            ctx.say(e.reply, mention_sender=True)
+            await ctx.finish()
+        except Exception:
+            logger.exception(
+                "handling message {} in {} from {} failed",
+                msg.message_id,
+                msg.room_id,
+                msg.sender_id,
+            )
+            # (a message to be stored with its handling is stored now, with the apology)
+            ctx.intent = "error"
+            ctx.say("抱歉，我处理这条消息时出了问题，已记录，请稍后再试或直接联系红色管家。")
+            await ctx.finish()
+
+    def _ignored(self, msg: Incoming, message_id: int) -> Outcome:
+        """A delivery again of a message handled before: nothing done."""
+        self._remember(msg.sender_id, msg.sender_name)
+        logger.info("duplicate delivery of message {} ignored", msg.message_id)
+        return Outcome(message_id, True, None, None)
 
     def _remember(self, sender_id: str, name: str) -> None:
         if len(self._senders) >= KNOWN_SENDERS_MAX:

@@ -134,12 +134,13 @@ async def test_the_same_message_delivered_twice_makes_one_ticket_and_one_reply(
     ]
 
 
-def _complaint(mid: str) -> Incoming:
+def _complaint(mid: str, text: str = COMPLAINT) -> Incoming:
+    """张阿姨's message in her building's group (a complaint unless told otherwise)."""
     return Incoming(
         message_id=mid,
         sender_id="sim_张阿姨",
         sender_name="张阿姨",
-        text=COMPLAINT,
+        text=text,
         time=later(0),
         room_id="room-yg-3",
         room_topic=ROOM3,
@@ -254,15 +255,7 @@ async def test_a_message_delivered_twice_at_once_is_handled_once(
     h = harness_any
     await h.say(ROOM3, "张阿姨", "今天天气不错")  # the sender's row, the first runs
     sent = len(await outbox(h))
-    twice = Incoming(
-        message_id="wx-twice",
-        sender_id="sim_张阿姨",
-        sender_name="张阿姨",
-        text=text,
-        time=later(0),
-        room_id="room-yg-3",
-        room_topic=ROOM3,
-    )
+    twice = _complaint("wx-twice", text)
     with logged() as lines:
         first, second = await asyncio.gather(
             h.bot.dispatcher.handle(twice), h.bot.dispatcher.handle(twice)
