@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 
 from loguru import logger
-from sqlmodel import Session
 
 from bot.channel import Incoming
 from bot.clock import as_utc
@@ -23,33 +22,13 @@ from handlers.privacy import mask_phones
 from handlers.router import Invocation, Router, normalise
 from handlers.votes import cast_reply, vote_reply
 from nlp import Understanding
-from storage.db import batched
-from storage.tickets import (
-    NewMessage,
-    StoredMessage,
-    store_messages,
-    store_quiet_messages,
-    unhandled_messages,
-)
+from storage.tickets import NewMessage, store_incoming, unhandled_messages
 
 # what is stored of a single message (a 1 MB paste is kept in part, and says so)
 MAX_STORED_CHARS = 65536
 INTAKE_WORDS = ("报修", "投诉")
 # senders seen by this process (id -> name): their row exists, no need to look
 KNOWN_SENDERS_MAX = 200_000
-
-
-@batched(store_messages)
-def store(session: Session, msg: NewMessage) -> StoredMessage:
-    """Store an incoming message (and its sender) once, before it is handled (one already
-    classified is stored by its handling's first transaction instead: Context.run)."""
-    return store_messages(session, [msg])[0]
-
-
-@batched(store_quiet_messages)
-def store_quiet(session: Session, msg: NewMessage) -> bool:
-    """Store chit-chat as handled in one go; False when it was stored before."""
-    return store_quiet_messages(session, [msg])[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,27 +110,27 @@ class Dispatcher:
         ):
             understood = await s.understand(text)
             if understood.intent == "none":
-                # most group traffic: stored as handled in one plain insert, nothing else
-                # (the chit-chat of many groups at once is stored by one @batched call)
-                fresh = await s.db.run(
-                    store_quiet, _new_message(msg, text, now, known, intent="none")
+                # most group traffic: stored as handled, nothing else (the messages of many
+                # groups at once are stored by one @batched call)
+                quiet = await s.db.run(
+                    store_incoming, _new_message(msg, text, now, known, intent="none")
                 )
                 self._remember(msg.sender_id, msg.sender_name)
-                if not fresh:
+                if quiet.duplicate:
                     logger.info("duplicate delivery of message {} ignored", msg.message_id)
                 logger.debug(
                     "handled room={} sender={} intent=none",
                     msg.room_topic or msg.room_id,
                     msg.sender_id,
                 )
-                return Outcome(0, not fresh, "none", None)
+                return Outcome(quiet.id, quiet.duplicate, "none", None)
 
         new = _new_message(msg, text, now, known)
         # one classified already (a complaint, a question) is stored by the transaction that
         # handles it, one instead of two (see Context.run)
         stored = None
         if understood is None:
-            stored = await s.db.run(store, new)
+            stored = await s.db.run(store_incoming, new)
             self._remember(msg.sender_id, msg.sender_name)
             if stored.duplicate and stored.handled:
                 return self._ignored(msg, stored.id)

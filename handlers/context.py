@@ -23,7 +23,7 @@ from storage.directory import (
     load_directory,
 )
 from storage.outbox import enqueue, enqueue_later
-from storage.tickets import NewMessage, mark_handled_later, store_messages
+from storage.tickets import NewMessage, StoredMessage, mark_handled_later, store_incoming
 
 T = TypeVar("T")
 
@@ -269,7 +269,8 @@ class Context:
         """Run fn in one transaction that also sends its messages and marks this message done.
 
         ``locks``: see ``Database.run`` (work that declares them may share a transaction).
-        A message not stored yet (``unstored``) is stored first, in the same transaction:
+        A message not stored yet (``unstored``) is stored first, in the same transaction
+        (with the other messages of its group, by one call: ``Database.run``'s ``before``):
         one transaction instead of two, and if fn fails, the message is stored by the
         next (``finish``, with the apology). If it proves to be a delivery again of a
         message handled before, fn does not run and ``HandledBefore`` is raised.
@@ -281,12 +282,11 @@ class Context:
             self._replies = None
         unstored = self.unstored
 
-        def work(session: Session) -> T:
+        def work(session: Session, stored: StoredMessage | None = None) -> T:
             # from the start each time: the database may run a piece of work again after
             # rolling back its group (see storage/db.py)
             tx.outbound[:] = carried
-            if unstored is not None:
-                stored = store_messages(session, [unstored])[0]
+            if stored is not None:
                 self.message_id, self.duplicate = stored.id, stored.duplicate
                 if stored.duplicate and stored.handled:
                     return cast(T, _HANDLED_BEFORE)
@@ -296,7 +296,8 @@ class Context:
             mark_handled_later(session, self.message_id, self.intent, self.ticket_id)
             return result
 
-        result = await self.services.db.run(work, locks=locks)
+        before = None if unstored is None else (store_incoming, unstored)
+        result = await self.services.db.run(work, locks=locks, before=before)
         self.unstored = None
         self.handled = True
         if result is _HANDLED_BEFORE:

@@ -5,8 +5,9 @@ thread inside one transaction (committed on return, rolled back on error). One t
 for SQLite (a single writer anyway), a small pool for PostgreSQL.
 
 A function may have a batch form (``@batched``): when several callers queue it at once,
-it runs once over all their arguments (the chit-chat of many groups stored by one piece
-of work: one executemany, not one statement per message).
+it runs once over all their arguments (the messages of many groups stored by one piece
+of work: one executemany, not one statement per message). Other work may ask for such a
+call to be made for it first (``before``: its message stored), and be given the result.
 """
 
 from __future__ import annotations
@@ -208,6 +209,8 @@ class _Job:
     # PostgreSQL advisory lock keys the work takes, declared so that it may share a
     # transaction with other work (None: it runs in a transaction of its own)
     locks: tuple[int, ...] | None = None
+    # batched work (and its item) to run first, its result given to fn as a last argument
+    before: tuple[Batched[Any, Any], Any] | None = None
 
     @property
     def shares(self) -> bool:
@@ -216,6 +219,21 @@ class _Job:
 
 
 Outcome = tuple[_Job, Any, BaseException | None]
+
+
+def _pooled(job: _Job) -> tuple[Batched[Any, Any], Any] | None:
+    """The batched call a job makes first (or is), and its item."""
+    if isinstance(job.fn, Batched):
+        return job.fn, job.args[0]
+    return job.before
+
+
+def _work_alone(session: Session, job: _Job) -> Any:
+    """A job's work, its ``before`` included, on its own."""
+    if job.before is None:
+        return job.fn(session, *job.args)
+    batched_fn, item = job.before
+    return job.fn(session, *job.args, batched_fn.one(session, item))
 
 
 def _settle(outcomes: list[Outcome]) -> None:
@@ -265,8 +283,8 @@ class Database:
     Work queued while a worker is busy is run as one group, in one transaction: one
     commit for many messages. A function that may fail on its own (a command refused)
     runs in a SAVEPOINT, so its failure rolls back only its own changes; work that shares
-    (@batched functions, whose calls in a group are one call, and work that declared its
-    locks) runs without one, and if it fails the group is rolled back and each of its
+    (@batched functions, whose calls in a group are one call, made ahead of the rest, and
+    work that declared its locks) runs without one, and if it fails the group is rolled back and each of its
     jobs runs again alone. On PostgreSQL only sharing work is grouped (see ``run``).
     A function may thus be run again after a rollback: it must act through the session
     only, or do what it does outside idempotently.
@@ -339,7 +357,13 @@ class Database:
                 session.rollback()
                 raise
 
-    async def run(self, fn: Callable[..., T], *args: Any, locks: Sequence[int] | None = None) -> T:
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        locks: Sequence[int] | None = None,
+        before: tuple[Batched[X, Any], X] | None = None,
+    ) -> T:
         """Run fn(session, *args) in one transaction, off the event loop.
 
         ``locks``: the work's PostgreSQL advisory lock keys, all of them, when it takes no
@@ -348,12 +372,21 @@ class Database:
         one from). Such work, like a @batched function, may share a transaction with other
         work: the group's keys are all taken first, in sorted order, so two groups cannot
         deadlock on them (see ``held_locks``).
+
+        ``before``: a @batched function and its item, to run first in the same transaction;
+        fn is called with its result as a last argument. The batched calls of a group's work
+        (``before``s, and @batched functions run themselves) are made ahead of its other
+        work, one call per function for all of them: the messages a group handles are
+        stored by one executemany. If fn then fails in its savepoint, what its ``before``
+        did stays (a message stays stored, unhandled, for its next try).
         """
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, args, loop, future, None if locks is None else tuple(locks)))
+        self._queue.put(
+            _Job(fn, args, loop, future, None if locks is None else tuple(locks), before)
+        )
         return await future
 
     def _start(self) -> None:
@@ -422,7 +455,7 @@ class Database:
     def _run_one(self, job: _Job) -> Outcome:
         for attempt in range(1, RETRIES + 1):
             try:
-                return (job, self.call(job.fn, *job.args), None)
+                return (job, self.call(_work_alone, job), None)
             except BaseException as e:
                 if attempt < RETRIES and _lost_a_race(e):
                     continue
@@ -440,26 +473,20 @@ class Database:
         if len(group) == 1:
             _deliver([self._run_one(group[0])])
             return
-        # the jobs of one batched function run as one call, where the first of them stood
-        units: list[list[_Job]] = []
-        batches: dict[int, list[_Job]] = {}
+        # the batched calls of all the jobs first, one call per batched function
+        pooled: dict[int, tuple[Batched[Any, Any], list[_Job]]] = {}
         for job in group:
-            if isinstance(job.fn, Batched):
-                unit = batches.get(id(job.fn))
-                if unit is not None:
-                    unit.append(job)
-                    continue
-                batches[id(job.fn)] = unit = []
-                unit.append(job)
-                units.append(unit)
-            else:
-                units.append([job])
+            call = _pooled(job)
+            if call is not None:
+                pooled.setdefault(id(call[0]), (call[0], []))[1].append(job)
+        rest = [job for job in group if not isinstance(job.fn, Batched)]
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 if not self.is_sqlite:
                     self._lock_up_front(session, group)
-                # one unit needs no savepoint: if it fails, the fallback below runs each alone
-                outcomes = self._run_units(session, units, savepoints=len(units) > 1)
+                outcomes, given = self._run_pooled(session, list(pooled.values()))
+                # one job needs no savepoint: if it fails, the fallback below runs each alone
+                outcomes += self._run_jobs(session, rest, given, savepoints=len(group) > 1)
                 _later_write(session)
                 session.commit()
                 # a job that lost a deadlock to another transaction runs again on its own,
@@ -469,7 +496,7 @@ class Database:
                     for o in outcomes
                 ]
             except _Lost as lost:
-                # the transaction is gone (see _run_units): the failed job is answered, the
+                # the transaction is gone (see _run_jobs): the failed job is answered, the
                 # others run again, each on its own
                 session.rollback()
                 _deliver(
@@ -498,30 +525,58 @@ class Database:
         raw.execute(";".join(f"SELECT pg_advisory_xact_lock({int(k)})" for k in keys))
         session.info[_HELD] = frozenset(keys)
 
-    def _run_units(
-        self, session: Session, units: list[list[_Job]], savepoints: bool
-    ) -> list[Outcome]:
-        """Run each unit; when asked, a unit that may fail on its own (a command refused,
-        say) in its own savepoint, so that its failure rolls back only its own changes.
+    @staticmethod
+    def _run_pooled(
+        session: Session, pooled: list[tuple[Batched[Any, Any], list[_Job]]]
+    ) -> tuple[list[Outcome], dict[int, Any]]:
+        """Make the group's batched calls, one per function: the outcomes of the jobs that
+        were such calls, and the results given to the others (by id of their job)."""
+        outcomes: list[Outcome] = []
+        given: dict[int, Any] = {}
+        for fn, jobs in pooled:
+            items = [_pooled(job)[1] for job in jobs]  # type: ignore[index]
+            try:
+                results = fn.many(session, items)
+                if len(results) != len(items):
+                    raise RuntimeError(
+                        f"{fn.__name__}: {len(results)} results for {len(items)} items"
+                    )
+            except Exception as e:
+                # the group is lost (see _run_jobs); the one job behind it, if one, is answered
+                alone = len(jobs) == 1 and not _lost_a_race(e)
+                raise _Lost(jobs[0] if alone else None, e) from e
+            for job, result in zip(jobs, results, strict=True):
+                if isinstance(job.fn, Batched):
+                    outcomes.append((job, result, None))
+                else:
+                    given[id(job)] = result
+        return outcomes, given
 
-        Work that shares (stored messages, intake with its locks declared) takes no
-        savepoint: it fails so rarely that a savepoint's statements for every message
-        would cost more than what its failure costs: the whole group rolled back and
-        each job run again on its own (``_Lost``).
+    def _run_jobs(
+        self, session: Session, jobs: list[_Job], given: dict[int, Any], savepoints: bool
+    ) -> list[Outcome]:
+        """Run each job (``given``: the results of their ``before`` calls); when asked, a job
+        that may fail on its own (a command refused, say) in its own savepoint, so that its
+        failure rolls back only its own changes.
+
+        Work that shares (intake with its locks declared) takes no savepoint: it fails so
+        rarely that a savepoint's statements for every message would cost more than what
+        its failure costs: the whole group rolled back and each job run again on its own
+        (``_Lost``).
         """
         outcomes: list[Outcome] = []
         # SAVEPOINT sent as plain text on the driver's connection: SQLAlchemy's own nested
         # transactions (snapshots of the session's objects, a freshly compiled clause for
         # each savepoint name) cost more than the work of a message. The ORM side is kept
-        # right by hand: each unit's changes are flushed inside its savepoint, and after a
+        # right by hand: each job's changes are flushed inside its savepoint, and after a
         # failure the session forgets every object (all flushed, or rolled back).
         raw: Any = None
-        # PostgreSQL takes two statements in one round trip: the RELEASE of one unit's
+        # PostgreSQL takes two statements in one round trip: the RELEASE of one job's
         # savepoint goes with the SAVEPOINT of the next
         together = not self.is_sqlite
-        open_savepoint = False  # the last guarded unit's, released lazily
-        for unit in units:
-            guard = savepoints and not all(job.shares for job in unit)
+        open_savepoint = False  # the last guarded job's, released lazily
+        for job in jobs:
+            guard = savepoints and not job.shares
             if guard:
                 if raw is None:
                     raw = session.connection().connection.dbapi_connection
@@ -534,15 +589,15 @@ class Database:
                 open_savepoint = False
             mark = _later_mark(session)
             try:
-                done = self._run_unit(session, unit)
+                args = job.args if job.before is None else (*job.args, given[id(job)])
+                result = job.fn(session, *args)
                 session.flush()  # its ORM changes fail here, as its own, if at all
             except Exception as e:
                 if not guard or not session.is_active:
                     # unguarded work, or a failed ORM flush (SQLAlchemy rolled back the
                     # whole transaction): the group is lost; a job that lost a race with
                     # another transaction is run again like the rest
-                    alone = len(unit) == 1 and not _lost_a_race(e)
-                    raise _Lost(unit[0] if alone else None, e) from e
+                    raise _Lost(None if _lost_a_race(e) else job, e) from e
                 _later_undo(session, mark)
                 if together:
                     raw.execute("ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job")
@@ -550,24 +605,13 @@ class Database:
                     raw.execute("ROLLBACK TO SAVEPOINT job")
                     raw.execute("RELEASE SAVEPOINT job")
                 session.expunge_all()
-                outcomes.append((unit[0], None, e))
+                outcomes.append((job, None, e))
                 continue
             open_savepoint = guard
-            outcomes.extend(done)
+            outcomes.append((job, result, None))
         if open_savepoint:
             raw.execute("RELEASE SAVEPOINT job")
         return outcomes
-
-    @staticmethod
-    def _run_unit(session: Session, unit: list[_Job]) -> list[Outcome]:
-        first = unit[0]
-        if len(unit) == 1:
-            return [(first, first.fn(session, *first.args), None)]
-        fn: Batched[Any, Any] = first.fn  # type: ignore[assignment]
-        results = fn.many(session, [job.args[0] for job in unit])
-        if len(results) != len(unit):
-            raise RuntimeError(f"{fn.__name__}: {len(results)} results for {len(unit)} items")
-        return [(job, r, None) for job, r in zip(unit, results, strict=True)]
 
     def close(self) -> None:
         """Stop the worker threads and dispose of the connection pool."""

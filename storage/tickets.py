@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from storage.db import held_locks, later
+from storage.db import batched, held_locks, later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -812,7 +812,7 @@ def _insert_messages(session: Session, msgs: list[NewMessage]) -> dict[str, int]
     return {cid: int(r[0]) for cid, r in zip(rows, found, strict=True) if r is not None}
 
 
-def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool) -> None:
+def _insert_senders(session: Session, msgs: list[NewMessage]) -> None:
     """Create the senders not seen before (and keep their display names fresh)."""
     people: dict[str, str] = {}
     for m in msgs:
@@ -825,31 +825,16 @@ def _insert_senders(session: Session, msgs: list[NewMessage], update_names: bool
         session,
         [{"id": p, "name": n, "created_at": now, "erased": False} for p, n in people.items()],
     )
-    if update_names:
-        _RENAME.many(session, [{"pid": p, "new_name": n} for p, n in people.items() if n])
-
-
-def store_quiet_messages(session: Session, msgs: list[NewMessage]) -> list[bool]:
-    """Store messages that need nothing done (chit-chat), already handled; False on replay.
-
-    The fast path for most of a group's traffic: the messages of many groups in one go
-    (one executemany, one for senders not seen before), plain statements, no ORM objects.
-    """
-    _insert_senders(session, msgs, update_names=False)
-    new = _insert_messages(session, msgs)
-    out: list[bool] = []
-    for m in msgs:
-        # the first of a channel id twice in one batch went in; the second is a replay
-        out.append(new.pop(m.channel_message_id, None) is not None)
-    return out
+    _RENAME.many(session, [{"pid": p, "new_name": n} for p, n in people.items() if n])
 
 
 def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
-    """Store messages once, to be handled; a replay returns the first copy.
+    """Store messages once; a replay returns the first copy.
 
-    Their senders are created (display names kept fresh) in the same transaction.
+    Their senders are created (display names kept fresh) in the same transaction. One
+    with an ``intent`` (chit-chat) is stored as handled, needing nothing more.
     """
-    _insert_senders(session, msgs, update_names=True)
+    _insert_senders(session, msgs)
     new = _insert_messages(session, msgs)
     old_ids = {m.channel_message_id for m in msgs} - new.keys()
     old: dict[str, tuple[int, bool]] = {}
@@ -871,3 +856,10 @@ def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessa
             mid, handled = old[cid]
             out.append(StoredMessage(mid, True, handled))
     return out
+
+
+@batched(store_messages)
+def store_incoming(session: Session, msg: NewMessage) -> StoredMessage:
+    """Store one incoming message (see store_messages); the messages queued together,
+    themselves or as the ``before`` of their handling, are stored by one call."""
+    return store_messages(session, [msg])[0]

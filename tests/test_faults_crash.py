@@ -59,7 +59,7 @@ STREAM: list[tuple[Any, ...]] = [
 # (function run, commit not) or after (committed, caller not told) the commit
 # (the kill before mark_sent_group is placed on purpose: it lands in the at-least-once window)
 TARGETS = [
-    ("store", None),
+    ("store_incoming", None),
     ("work", None),
     ("_handle", None),
     ("claim", None),

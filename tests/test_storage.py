@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import create_engine, event, text
 from sqlmodel import Session, col, func, select
 
-from bot.dispatch import store_quiet
 from storage import Database
 from storage.db import _Job, held_locks
 from storage.models import Counter, Message, Person
@@ -26,6 +25,7 @@ from storage.tickets import (
     NewMessage,
     intake_lock_key,
     next_number,
+    store_incoming,
     store_message,
 )
 from tests.harness import postgres_schema
@@ -217,18 +217,18 @@ async def test_shared_work_that_fails_loses_only_its_own_result(db: Database) ->
         for i in range(3)
     ]
     group = [
-        _job(db, store_quiet, msgs[0]),
+        _job(db, store_incoming, msgs[0]),
         _job(db, _person, "ok-1", locks=()),
-        _job(db, store_quiet, msgs[1]),
+        _job(db, store_incoming, msgs[1]),
         _job(db, _fail_after_person, "bad", locks=()),
         _job(db, _person, "ok-2", locks=()),
-        _job(db, store_quiet, msgs[2]),
+        _job(db, store_incoming, msgs[2]),
     ]
     assert all(job.shares for job in group)
     await asyncio.to_thread(db._run_group, group)
     results = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
     assert isinstance(results[3], RuntimeError) and "handler bug" in str(results[3])
-    assert [results[i] for i in (0, 2, 5)] == [True, True, True]  # each stored, once
+    assert [results[i].duplicate for i in (0, 2, 5)] == [False] * 3  # each stored, once
     people = await db.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
     assert people == ["ok-1", "ok-2", "s0", "s1", "s2"]
     count = await db.run(lambda s: s.exec(select(func.count()).select_from(Message)).one())
