@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -17,16 +18,18 @@ from sqlalchemy import create_engine, event, text
 from sqlmodel import Session, col, func, select
 
 from storage import Database
-from storage.db import _Job, held_locks
+from storage.db import Batched, _Job, batched, held_locks
 from storage.models import Counter, Message, Person
 from storage.tickets import (
     _MESSAGE_INSERT,
     _PERSON_INSERT,
     NewMessage,
+    StoredMessage,
     intake_lock_key,
     next_number,
     store_incoming,
     store_message,
+    store_messages,
 )
 from tests.harness import postgres_schema
 
@@ -178,9 +181,108 @@ async def test_a_job_that_loses_a_deadlock_runs_again(db: Database) -> None:
         assert sum(tries.values()) in (3, 4)
 
 
-def _job(db: Database, fn: Any, *args: Any, locks: tuple[int, ...] | None = None) -> _Job:
+def _job(
+    db: Database,
+    fn: Any,
+    *args: Any,
+    locks: tuple[int, ...] | None = None,
+    before: tuple[Batched[Any, Any], Any] | None = None,
+) -> _Job:
     loop = asyncio.get_running_loop()
-    return _Job(fn, args, loop, loop.create_future(), locks)
+    return _Job(fn, args, loop, loop.create_future(), locks, before)
+
+
+def _chat(cid: str, sender: str = "s", intent: str | None = "none") -> NewMessage:
+    return NewMessage(
+        channel_message_id=cid,
+        room_id="r",
+        sender_id=sender,
+        sender_name=sender,
+        text="收到" if intent else "电梯坏了",
+        time=NOW,
+        received_at=NOW,
+        intent=intent,
+    )
+
+
+async def test_a_group_stores_its_messages_by_one_call_ahead_of_its_work(db: Database) -> None:
+    """The messages of a group, stored for themselves (chit-chat) or before their handling
+    (a complaint's ``before``), go in by one batched call, made before any other work;
+    each handling gets its own message's outcome."""
+    calls: list[list[str]] = []
+    seen: list[tuple[str, int, bool]] = []
+
+    def many(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
+        calls.append([m.channel_message_id for m in msgs])
+        return store_messages(session, msgs)
+
+    @batched(many)
+    def store_recorded(session: Session, msg: NewMessage) -> StoredMessage:
+        return many(session, [msg])[0]
+
+    def handle(session: Session, tag: str, stored: StoredMessage) -> str:
+        seen.append((tag, stored.id, stored.duplicate))
+        return tag
+
+    group = [
+        _job(db, store_recorded, _chat("chat-1")),
+        _job(
+            db, handle, "complaint-1", locks=(), before=(store_recorded, _chat("c-1", intent=None))
+        ),
+        _job(db, _person, "someone", locks=()),
+        _job(
+            db, handle, "complaint-2", locks=(), before=(store_recorded, _chat("c-2", intent=None))
+        ),
+        _job(db, store_recorded, _chat("chat-1")),  # the channel's replay, in the same group
+    ]
+    await asyncio.to_thread(db._run_group, group)
+    results = await asyncio.gather(*(job.future for job in group))
+    assert calls == [["chat-1", "c-1", "c-2", "chat-1"]]  # one call, in queue order
+    assert results[1] == "complaint-1" and results[3] == "complaint-2" and results[2] is None
+    assert [r.duplicate for r in (results[0], results[4])] == [False, True]
+    assert results[0].id == results[4].id
+    ids = await db.run(
+        lambda s: {m.channel_message_id: (m.id, m.handled) for m in s.exec(select(Message))}
+    )
+    assert ids == {
+        "chat-1": (results[0].id, True),
+        "c-1": (ids["c-1"][0], False),
+        "c-2": (ids["c-2"][0], False),
+    }
+    assert seen == [("complaint-1", ids["c-1"][0], False), ("complaint-2", ids["c-2"][0], False)]
+
+
+async def test_a_failed_batched_call_runs_each_job_again_alone(db: Database) -> None:
+    """If the group's batched call fails, nothing of the group stays: every job runs again on
+    its own, its ``before`` with it, and only the one whose item is bad fails."""
+
+    def many(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
+        if any(m.text == "boom" for m in msgs):
+            raise ValueError("a bad message")
+        return store_messages(session, msgs)
+
+    @batched(many)
+    def store_or_fail(session: Session, msg: NewMessage) -> StoredMessage:
+        return many(session, [msg])[0]
+
+    def handle(session: Session, pid: str, stored: StoredMessage) -> int:
+        _person(session, pid)
+        return stored.id
+
+    bad = dataclasses.replace(_chat("bad", intent=None), text="boom")
+    group = [
+        _job(db, handle, "p-1", locks=(), before=(store_or_fail, _chat("ok-1", intent=None))),
+        _job(db, handle, "p-2", locks=(), before=(store_or_fail, bad)),
+        _job(db, store_or_fail, _chat("ok-2")),
+    ]
+    await asyncio.to_thread(db._run_group, group)
+    results = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
+    assert isinstance(results[1], ValueError)
+    assert isinstance(results[0], int) and results[2].duplicate is False
+    stored = await db.run(lambda s: sorted(m.channel_message_id for m in s.exec(select(Message))))
+    people = await db.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+    assert stored == ["ok-1", "ok-2"]
+    assert "p-1" in people and "p-2" not in people
 
 
 @contextlib.asynccontextmanager
