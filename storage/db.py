@@ -283,9 +283,9 @@ class Database:
     Work queued while a worker is busy is run as one group, in one transaction: one
     commit for many messages. A function that may fail on its own (a command refused)
     runs in a SAVEPOINT, so its failure rolls back only its own changes; work that shares
-    (@batched functions, whose calls in a group are one call, made ahead of the rest, and
-    work that declared its locks) runs without one, and if it fails the group is rolled back and each of its
-    jobs runs again alone. On PostgreSQL only sharing work is grouped (see ``run``).
+    (@batched functions, whose calls in a group are one call made ahead of the rest, and
+    work that declared its locks) runs without one, and if it fails the group is rolled
+    back and each of its jobs runs again alone. On PostgreSQL only sharing work is grouped (see ``run``).
     A function may thus be run again after a rollback: it must act through the session
     only, or do what it does outside idempotently.
     """
@@ -474,11 +474,11 @@ class Database:
             _deliver([self._run_one(group[0])])
             return
         # the batched calls of all the jobs first, one call per batched function
-        pooled: dict[int, tuple[Batched[Any, Any], list[_Job]]] = {}
+        pooled: dict[int, tuple[Batched[Any, Any], list[tuple[_Job, Any]]]] = {}
         for job in group:
             call = _pooled(job)
             if call is not None:
-                pooled.setdefault(id(call[0]), (call[0], []))[1].append(job)
+                pooled.setdefault(id(call[0]), (call[0], []))[1].append((job, call[1]))
         rest = [job for job in group if not isinstance(job.fn, Batched)]
         with Session(self.engine, expire_on_commit=False) as session:
             try:
@@ -527,14 +527,16 @@ class Database:
 
     @staticmethod
     def _run_pooled(
-        session: Session, pooled: list[tuple[Batched[Any, Any], list[_Job]]]
+        session: Session, pooled: list[tuple[Batched[Any, Any], list[tuple[_Job, Any]]]]
     ) -> tuple[list[Outcome], dict[int, Any]]:
-        """Make the group's batched calls, one per function: the outcomes of the jobs that
-        were such calls, and the results given to the others (by id of their job)."""
+        """Make the group's batched calls, one per function over its (job, item) pairs: the
+        outcomes of the jobs that were such calls, and the results given to the others (by
+        id of their job)."""
         outcomes: list[Outcome] = []
         given: dict[int, Any] = {}
-        for fn, jobs in pooled:
-            items = [_pooled(job)[1] for job in jobs]  # type: ignore[index]
+        for fn, pairs in pooled:
+            jobs = [job for job, _ in pairs]
+            items = [item for _, item in pairs]
             try:
                 results = fn.many(session, items)
                 if len(results) != len(items):
