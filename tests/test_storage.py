@@ -87,15 +87,17 @@ async def test_a_message_is_stored_once(db: Database) -> None:
     assert await db.run(lambda s: s.exec(select(func.count()).select_from(Message)).one()) == 1
 
 
-def _message(cid: str) -> NewMessage:
+def _message(cid: str, *, sender: str = "s", intent: str | None = None) -> NewMessage:
+    """A message to store: to be handled, or (with an intent) chit-chat stored as handled."""
     return NewMessage(
         channel_message_id=cid,
         room_id="r",
-        sender_id="s",
-        sender_name="s",
-        text="t",
+        sender_id=sender,
+        sender_name=sender,
+        text="收到" if intent else "电梯坏了",
         time=NOW,
         received_at=NOW,
+        intent=intent,
     )
 
 
@@ -192,19 +194,6 @@ def _job(
     return _Job(fn, args, loop, loop.create_future(), locks, before)
 
 
-def _chat(cid: str, sender: str = "s", intent: str | None = "none") -> NewMessage:
-    return NewMessage(
-        channel_message_id=cid,
-        room_id="r",
-        sender_id=sender,
-        sender_name=sender,
-        text="收到" if intent else "电梯坏了",
-        time=NOW,
-        received_at=NOW,
-        intent=intent,
-    )
-
-
 async def test_a_group_stores_its_messages_by_one_call_ahead_of_its_work(db: Database) -> None:
     """The messages of a group, stored for themselves (chit-chat) or before their handling
     (a complaint's ``before``), go in by one batched call, made before any other work;
@@ -225,15 +214,13 @@ async def test_a_group_stores_its_messages_by_one_call_ahead_of_its_work(db: Dat
         return tag
 
     group = [
-        _job(db, store_recorded, _chat("chat-1")),
-        _job(
-            db, handle, "complaint-1", locks=(), before=(store_recorded, _chat("c-1", intent=None))
-        ),
+        _job(db, store_recorded, _message("chat-1", intent="none")),
+        _job(db, handle, "complaint-1", locks=(), before=(store_recorded, _message("c-1"))),
         _job(db, _person, "someone", locks=()),
+        _job(db, handle, "complaint-2", locks=(), before=(store_recorded, _message("c-2"))),
         _job(
-            db, handle, "complaint-2", locks=(), before=(store_recorded, _chat("c-2", intent=None))
-        ),
-        _job(db, store_recorded, _chat("chat-1")),  # the channel's replay, in the same group
+            db, store_recorded, _message("chat-1", intent="none")
+        ),  # the channel's replay, in the same group
     ]
     await asyncio.to_thread(db._run_group, group)
     results = await asyncio.gather(*(job.future for job in group))
@@ -269,11 +256,11 @@ async def test_a_failed_batched_call_runs_each_job_again_alone(db: Database) -> 
         _person(session, pid)
         return stored.id
 
-    bad = dataclasses.replace(_chat("bad", intent=None), text="boom")
+    bad = dataclasses.replace(_message("bad"), text="boom")
     group = [
-        _job(db, handle, "p-1", locks=(), before=(store_or_fail, _chat("ok-1", intent=None))),
+        _job(db, handle, "p-1", locks=(), before=(store_or_fail, _message("ok-1"))),
         _job(db, handle, "p-2", locks=(), before=(store_or_fail, bad)),
-        _job(db, store_or_fail, _chat("ok-2")),
+        _job(db, store_or_fail, _message("ok-2", intent="none")),
     ]
     await asyncio.to_thread(db._run_group, group)
     results = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
@@ -305,19 +292,7 @@ async def _run_groups_at_once(d: Database, *groups: list[_Job]) -> list[Any]:
 async def test_shared_work_that_fails_loses_only_its_own_result(db: Database) -> None:
     """Work that shares a transaction takes no savepoint: when one piece fails, the group is
     rolled back and each of the others runs again on its own, so none is lost or done twice."""
-    msgs = [
-        NewMessage(
-            channel_message_id=f"chat-{i}",
-            room_id="r",
-            sender_id=f"s{i}",
-            sender_name=f"s{i}",
-            text="收到",
-            time=NOW,
-            received_at=NOW,
-            intent="none",
-        )
-        for i in range(3)
-    ]
+    msgs = [_message(f"chat-{i}", sender=f"s{i}", intent="none") for i in range(3)]
     group = [
         _job(db, store_incoming, msgs[0]),
         _job(db, _person, "ok-1", locks=()),
