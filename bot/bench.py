@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import random
 import statistics
 import tempfile
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import jieba
 from loguru import logger
+from sqlalchemy.engine import make_url
 
 from bot.app import build_bot, settle_memory, start_bot, stop_classifying
 from bot.bench_scale import Sizes, measure
@@ -73,6 +75,62 @@ BOT_PARTS = 3
 WARM_UP = 300
 
 
+def _cpu_readable() -> bool:
+    """Linux: CPU time by process can be read from /proc (elsewhere those figures are left out)."""
+    return Path("/proc/self/stat").exists()
+
+
+def _cpu_of(pid: int | str) -> float:
+    """CPU seconds (user and system) a process has used so far."""
+    # the fields after the command name, which is in parentheses: utime and stime are 14 and 15
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL server's processes on this machine."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += _cpu_of(entry.name)
+            except (OSError, ValueError, IndexError):
+                continue  # it ended meanwhile
+    return total
+
+
+@dataclass(slots=True)
+class CpuUse:
+    """CPU seconds the processes doing the work used while the bot's timed parts ran."""
+
+    bot: float = 0.0  # the bot's process, all its threads
+    classifier: float = 0.0  # its classifier process
+    server: float | None = None  # the local PostgreSQL server (None: not measured)
+
+    @staticmethod
+    def now(classifier_pid: int | None, server: bool) -> CpuUse:
+        """The CPU seconds used so far."""
+        t = os.times()
+        return CpuUse(
+            t.user + t.system,
+            _cpu_of(classifier_pid) if classifier_pid is not None else 0.0,
+            _server_cpu() if server else None,
+        )
+
+    def add_since(self, start: CpuUse, end: CpuUse) -> None:
+        """Count what was used between two readings."""
+        self.bot += end.bot - start.bot
+        self.classifier += end.classifier - start.classifier
+        if start.server is not None and end.server is not None:
+            self.server = (self.server or 0.0) + end.server - start.server
+
+    @property
+    def total(self) -> float:
+        """All of it."""
+        return self.bot + self.classifier + (self.server or 0.0)
+
+
 @dataclass(slots=True)
 class IngestResult:
     """Throughput and latency of one ingest run."""
@@ -87,6 +145,8 @@ class IngestResult:
     paced_rate: float = 0.0
     paced_ms: list[float] = field(default_factory=list)
     jieba_rounds: list[float] = field(default_factory=list)  # seconds of each baseline round
+    cpu: CpuUse | None = None  # during the timed parts at full load
+    cores: int = 1
 
     @property
     def ratio(self) -> float:
@@ -114,6 +174,8 @@ class IngestResult:
             f"(goal p99 ≤ 10 ms, {verdict(p99 <= 10, p99 / 10)}), slowest "
             f"{max(self.latencies_ms):.2f} ms; {self.tickets} tickets made in all",
         ]
+        if self.cpu is not None:
+            out.append(self.cpu_line(jrate))
         if self.paced_ms:
             p50, p99 = percentiles(self.paced_ms)
             out.append(
@@ -123,6 +185,34 @@ class IngestResult:
                 f"(goal p99 ≤ 10 ms, {verdict(p99 <= 10, p99 / 10)})"
             )
         return out
+
+    @property
+    def ceiling(self) -> float:
+        """The most messages per second this CPU cost per message allows with every core busy."""
+        assert self.cpu is not None
+        return self.cores * self.messages / self.cpu.total
+
+    def cpu_line(self, jrate: float) -> str:
+        """CPU per message by process, and the rate and ratio it allows at most."""
+        assert self.cpu is not None
+        cpu = self.cpu
+
+        def us(seconds: float) -> str:
+            return f"{seconds / self.messages * 1e6:.0f} µs"
+
+        server = (
+            f", PostgreSQL server (its processes on this machine) {us(cpu.server)}"
+            if cpu.server is not None
+            else ""
+        )
+        busy = cpu.total / (self.seconds * self.cores)
+        return (
+            f"[{self.engine}] CPU per message at full load: bot process {us(cpu.bot)} "
+            f"({cpu.bot / self.seconds:.0%} of one core: its Python runs one thread at a time), "
+            f"classifier process {us(cpu.classifier)}{server}; {us(cpu.total)} in all, "
+            f"the machine's {self.cores} cores {busy:.0%} busy: with all of them busy at most "
+            f"{self.ceiling:,.0f} msg/s, a ratio of at most {self.ceiling / jrate:.3f}"
+        )
 
 
 def percentiles(values: list[float]) -> tuple[float, float]:
@@ -226,13 +316,21 @@ async def ingest(
 
     rounds: list[float] = []
     seconds = 0.0
+    # the CPU the work costs, by process: of the server too when it runs on this machine
+    host = make_url(db_url).host
+    server = engine == "postgresql" and host in (None, "", "localhost", "127.0.0.1", "::1")
+    child = bot.classify_process.pid if bot.classify_process is not None else None
+    cpu = CpuUse(server=0.0 if server else None) if _cpu_readable() else None
     for part in range(BOT_PARTS):
         rounds.append(baseline_round())
         for i in range(part * n // BOT_PARTS, (part + 1) * n // BOT_PARTS):
             pending.put_nowait(i)
+        before = CpuUse.now(child, server) if cpu is not None else None
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds += time.perf_counter() - t0
+        if cpu is not None and before is not None:
+            cpu.add_since(before, CpuUse.now(child, server))
     rounds.append(baseline_round())
     jieba_seconds = statistics.median(rounds)
 
@@ -272,6 +370,8 @@ async def ingest(
         paced_rate,
         paced_ms,
         rounds,
+        cpu,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1,
     )
 
 
@@ -292,6 +392,15 @@ def summary(engine: str, runs: list[IngestResult]) -> list[str]:
         f"[{engine}] p99 at full load, median of {n} runs: {loaded:.2f} ms "
         f"({each(full, '.2f')}) (goal ≤ 10 ms, {verdict(loaded <= 10, loaded / 10)})",
     ]
+    measured = [r for r in runs if r.cpu is not None]
+    if measured:
+        per = [r.cpu.total / r.messages * 1e6 for r in measured if r.cpu is not None]
+        most = [r.ceiling * r.jieba_seconds / r.messages for r in measured]
+        out.append(
+            f"[{engine}] CPU per message at full load, median of {len(per)} runs: "
+            f"{statistics.median(per):.0f} µs ({each(per, '.0f')}); the ratio it allows at most "
+            f"with every core busy: {statistics.median(most):.3f} ({each(most, '.3f')})"
+        )
     if steady:
         p99 = statistics.median(steady)
         out.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.__main__ import main
@@ -37,3 +39,10 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
         "[sqlite] RSS with the rooms loaded",
     ):
         assert figure in out, figure
+    if Path("/proc/self/stat").exists():  # Linux: CPU time by process
+        for figure in (
+            "[sqlite] CPU per message at full load: bot process ",
+            "[sqlite] CPU per message at full load, median of 2 runs: ",
+            "the ratio it allows at most with every core busy: ",
+        ):
+            assert figure in out, figure
