@@ -110,7 +110,7 @@ class CpuUse:
 
     @staticmethod
     def now(classifier_pid: int | None, server: bool) -> CpuUse:
-        """The CPU seconds used so far."""
+        """The CPU seconds used so far (OSError if the classifier process is gone)."""
         t = os.times()
         return CpuUse(
             t.user + t.system,
@@ -321,16 +321,26 @@ async def ingest(
     server = engine == "postgresql" and host in (None, "", "localhost", "127.0.0.1", "::1")
     child = bot.classify_process.pid if bot.classify_process is not None else None
     cpu = CpuUse(server=0.0 if server else None) if _cpu_readable() else None
+
+    def reading() -> CpuUse | None:
+        try:
+            return CpuUse.now(child, server)
+        except OSError:
+            return None  # the classifier process was replaced meanwhile: no CPU figures
+
     for part in range(BOT_PARTS):
         rounds.append(baseline_round())
         for i in range(part * n // BOT_PARTS, (part + 1) * n // BOT_PARTS):
             pending.put_nowait(i)
-        before = CpuUse.now(child, server) if cpu is not None else None
+        before = reading() if cpu is not None else None
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds += time.perf_counter() - t0
-        if cpu is not None and before is not None:
-            cpu.add_since(before, CpuUse.now(child, server))
+        after = reading() if before is not None else None
+        if cpu is not None and before is not None and after is not None:
+            cpu.add_since(before, after)
+        else:
+            cpu = None
     rounds.append(baseline_round())
     jieba_seconds = statistics.median(rounds)
 
