@@ -289,9 +289,9 @@ class Database:
     runs in a SAVEPOINT, so its failure rolls back only its own changes; work that shares
     (@batched functions, whose calls in a group are one call made ahead of the rest, and
     work that declared its locks) runs without one, and if it fails the group is rolled
-    back and each of its jobs runs again alone. On PostgreSQL only sharing work is grouped (see ``run``).
-    A function may thus be run again after a rollback: it must act through the session
-    only, or do what it does outside idempotently.
+    back and each of its jobs runs again alone. On PostgreSQL only sharing work is
+    grouped (see ``run``). A function may thus be run again after a rollback: it must act
+    through the session only, or do what it does outside idempotently.
     """
 
     MAX_GROUP = 256
