@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
 from functools import lru_cache
 
 from sqlmodel import Session
@@ -11,7 +10,7 @@ from sqlmodel import Session
 from handlers.context import Context, Outbound, Tx
 from handlers.photos import attach_recent_photos
 from handlers.privacy import mask_for_group
-from handlers.sla import refresh_overdue
+from handlers.sla import refresh_deadline, refresh_overdue
 from nlp import Understanding
 from storage.directory import BuildingInfo
 from storage.models import Ticket
@@ -69,11 +68,6 @@ def steward_mentions(building: BuildingInfo | None, ctx: Context) -> tuple[list[
     return [p.id for p in stewards], "、".join(f"@{p.name}\u2005" for p in stewards)
 
 
-def first_deadline(ctx: Context) -> tuple[str, object]:
-    """The response deadline of a new ticket (the "2" of 2341)."""
-    return ("response", ctx.now + timedelta(minutes=ctx.settings.sla.response_minutes))
-
-
 async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = False) -> None:
     """Turn a complaint into a ticket (or a 附议 of an open one) and acknowledge it."""
     building = ctx.building
@@ -122,7 +116,6 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
                     )
                 )
             return t.id
-        deadline_kind, deadline_at = first_deadline(ctx)
         ticket = create_ticket(
             session,
             first_number=s.tickets.first_number,
@@ -139,14 +132,14 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             now=ctx.now,
             source="private" if ctx.is_private else "group",
             major=category in s.tickets.major_categories,
-            deadline=(deadline_kind, deadline_at),  # type: ignore[arg-type]
+            # its "2341" clock, written with it: the response is due first
+            prepare=lambda t: refresh_deadline(t, s),
             data={
                 "keywords": sorted(u.keywords),
                 "confidence": round(u.confidence, 3),
                 "explicit": explicit,
             },
         )
-        refresh_overdue(ticket, s)
         ctx.ticket_id = ticket.id
         # photos the resident posted just before the complaint belong to it
         attach_recent_photos(

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from handlers.context import Context, Tx
 from storage.directory import BuildingInfo, Directory
-from storage.media import MediaRejected, StoredMedia, store
+from storage.media import MediaRejected, StoredMedia, store, unattached_photos
 from storage.models import Attachment, Ticket, TicketReporter
 from storage.tickets import add_event, ticket_by_number
 
@@ -121,14 +121,7 @@ def attach_recent_photos(
     """A new complaint takes the reporter's unattached photos of the window before it."""
     if room_id is None:
         return 0
-    rows = session.exec(
-        select(Attachment).where(
-            Attachment.person_id == person_id,
-            Attachment.room_id == room_id,
-            col(Attachment.ticket_id).is_(None),
-            col(Attachment.time) >= now - timedelta(minutes=minutes),
-        )
-    ).all()
+    rows = unattached_photos(session, person_id, room_id, now - timedelta(minutes=minutes))
     for att in rows:
         attach(session, att, ticket, "evidence", person_id, now)
     return len(rows)

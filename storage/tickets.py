@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import bindparam, func, insert, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from storage.db import batched, held_locks, later
@@ -146,9 +147,12 @@ _COUNTER_NEXT = Plain(
 
 def next_number(session: Session, first: int) -> int:
     """The next ticket number, unique across processes (the counter row is locked)."""
-    # the row is created once, by whichever process gets there first; the others wait
-    _COUNTER_INIT.execute(session, {"name": "ticket", "value": first - 1})
     row = _COUNTER_NEXT.first(session)
+    if row is None:
+        # the first ticket: the row is created once, by whichever process gets there first
+        # (the others wait for it, then count on from it)
+        _COUNTER_INIT.execute(session, {"name": "ticket", "value": first - 1})
+        row = _COUNTER_NEXT.first(session)
     assert row is not None
     return int(row[0])
 
@@ -179,28 +183,9 @@ _REPORTER = _insert_ignore(
 )
 
 
-_TICKET_COLUMNS = (
-    "number",
-    "category",
-    "urgent",
-    "major",
-    "summary",
-    "keywords",
-    "location",
-    "building_id",
-    "community_id",
-    "room_id",
-    "reporter_id",
-    "status",
-    "rung",
-    "reporters_count",
-    "source",
-    "source_message_id",
-    "created_at",
-    "updated_at",
-    "next_deadline_kind",
-    "next_deadline_at",
-)
+# every column but the id: a new ticket's row is written whole, as its object holds it
+_TICKET_TABLE: sa.Table = Ticket.__table__  # type: ignore[attr-defined]
+_TICKET_COLUMNS = tuple(c.name for c in _TICKET_TABLE.columns if c.name != "id")
 _TICKET = Plain(
     insert(Ticket).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(col(Ticket.id))
 )
@@ -209,77 +194,6 @@ _FIRST_REPORTER = Plain(
         {c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")}
     )
 )
-
-
-def insert_ticket(
-    session: Session,
-    *,
-    first_number: int,
-    category: str,
-    urgent: bool,
-    summary: str,
-    location: str | None,
-    building_id: int | None,
-    community_id: int | None,
-    room_id: str | None,
-    reporter_id: str,
-    keywords: str | None = None,
-    message_id: int | None,
-    now: datetime,
-    source: str = "group",
-    major: bool = False,
-    deadline: tuple[str, datetime] | None = None,
-    data: dict[str, Any] | None = None,
-) -> tuple[int, int]:
-    """Open a ticket with its first event and first reporter: its (id, number).
-
-    Plain statements, no ORM object: the path every new complaint takes.
-    """
-    number = next_number(session, first_number)
-    row = _TICKET.first(
-        session,
-        {
-            "number": number,
-            "category": category,
-            "urgent": urgent,
-            "major": major or urgent,
-            "summary": summary,
-            "keywords": keywords,
-            "location": location,
-            "building_id": building_id,
-            "community_id": community_id,
-            "room_id": room_id,
-            "reporter_id": reporter_id,
-            "status": "new",
-            "rung": 0,
-            "reporters_count": 1,
-            "source": source,
-            "source_message_id": message_id,
-            "created_at": now,
-            "updated_at": now,
-            "next_deadline_kind": deadline[0] if deadline else None,
-            "next_deadline_at": deadline[1] if deadline else None,
-        },
-    )
-    assert row is not None
-    ticket_id = int(row[0])
-    _FIRST_REPORTER.execute(
-        session,
-        {"ticket_id": ticket_id, "person_id": reporter_id, "message_id": message_id, "time": now},
-    )
-    _EVENT.execute(
-        session,
-        {
-            "ticket_id": ticket_id,
-            "kind": "created",
-            "actor_id": reporter_id,
-            "time": now,
-            "message_id": message_id,
-            "detail": summary,
-            "data": data,
-        },
-    )
-    return ticket_id, number
 
 
 def event_row(
@@ -328,32 +242,65 @@ def create_ticket(
     now: datetime,
     source: str = "group",
     major: bool = False,
-    deadline: tuple[str, datetime] | None = None,
+    prepare: Callable[[Ticket], None] | None = None,
     data: dict[str, Any] | None = None,
 ) -> Ticket:
-    """Open a ticket with its first event and first reporter (insert_ticket), as an object."""
+    """Open a ticket with its first event and first reporter: the ticket, in the session.
+
+    ``prepare`` sets what follows from the new ticket's fields before it is written (its
+    deadlines, handlers/sla.refresh_deadline). The row goes in whole with one INSERT, and
+    the object the session holds is the one written: no SELECT to load it back, no UPDATE
+    after. This is the path of every new complaint.
+    """
     session.flush()  # what the caller added (the reporter's row) goes in first
-    ticket_id, _ = insert_ticket(
-        session,
-        first_number=first_number,
+    ticket = Ticket(
+        number=next_number(session, first_number),
         category=category,
         urgent=urgent,
+        major=major or urgent,
         summary=summary,
+        keywords=keywords,
         location=location,
         building_id=building_id,
         community_id=community_id,
         room_id=room_id,
         reporter_id=reporter_id,
-        keywords=keywords,
-        message_id=message_id,
-        now=now,
+        status="new",
+        rung=0,
+        reporters_count=1,
         source=source,
-        major=major,
-        deadline=deadline,
-        data=data,
+        source_message_id=message_id,
+        created_at=now,
+        updated_at=now,
     )
-    ticket = session.get(Ticket, ticket_id)
-    assert ticket is not None
+    if prepare is not None:
+        prepare(ticket)
+    row = _TICKET.first(session, {c: getattr(ticket, c) for c in _TICKET_COLUMNS})
+    assert row is not None
+    ticket.id = int(row[0])
+    for c in _TICKET_COLUMNS:  # as a load gives them back: in UTC
+        value = getattr(ticket, c)
+        if isinstance(value, datetime):
+            setattr(ticket, c, value.astimezone(UTC))
+    _FIRST_REPORTER.execute(
+        session,
+        {"ticket_id": ticket.id, "person_id": reporter_id, "message_id": message_id, "time": now},
+    )
+    _EVENT.execute(
+        session,
+        {
+            "ticket_id": ticket.id,
+            "kind": "created",
+            "actor_id": reporter_id,
+            "time": now,
+            "message_id": message_id,
+            "detail": summary,
+            "data": data,
+        },
+    )
+    # persistent as if loaded: the session tracks its changes from here
+    make_transient_to_detached(ticket)
+    session.add(ticket)
     return ticket
 
 

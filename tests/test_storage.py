@@ -489,6 +489,73 @@ async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database)
     ]
 
 
+async def test_a_new_ticket_is_held_as_written_without_loading_it_back(db: Database) -> None:
+    """create_ticket: the object the session holds is the row written, every column (what
+    ``prepare`` derived included, times in UTC), tracked for later changes; on SQLite the
+    ticket's row is written by its INSERT alone: no SELECT of it, no UPDATE."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import inspect
+
+    from storage.models import Ticket
+    from storage.tickets import create_ticket
+
+    local_now = NOW.astimezone(ZoneInfo("Asia/Shanghai"))
+    due = NOW + timedelta(minutes=20)
+    traced: list[str] = []
+
+    def prepare(t: Ticket) -> None:
+        assert t.id is None and t.created_at == local_now  # before it is written
+        t.next_deadline_kind, t.next_deadline_at = "response", due
+        t.overdue_kind, t.overdue_at = "response", due
+
+    def create(session: Session) -> tuple[dict[str, Any], bool, bool]:
+        _person(session, "r1")
+        session.flush()
+        raw: Any = session.connection().connection.dbapi_connection
+        if db.is_sqlite:
+            raw.set_trace_callback(traced.append)
+        t = create_ticket(
+            session,
+            first_number=501,
+            category="lighting",
+            urgent=True,
+            summary="楼道灯坏了",
+            keywords="楼道灯",
+            location="3号楼",
+            building_id=None,
+            community_id=None,
+            room_id="room-1",
+            reporter_id="r1",
+            message_id=None,
+            now=local_now,
+            prepare=prepare,
+        )
+        if db.is_sqlite:
+            raw.set_trace_callback(None)
+        held = {c: getattr(t, c) for c in Ticket.model_fields}
+        clean = inspect(t).persistent and not session.dirty
+        t.status = "claimed"  # a change to it is written like any loaded object's
+        session.flush()
+        return held, clean, session.get(Ticket, t.id) is t
+
+    held, clean, same = await db.run(create)
+    assert clean and same
+
+    def load(session: Session) -> dict[str, Any]:
+        t = session.exec(select(Ticket)).one()
+        return {c: getattr(t, c) for c in Ticket.model_fields}
+
+    loaded = await db.run(load)
+    assert loaded == {**held, "status": "claimed"}
+    assert held["created_at"].tzinfo == UTC and held["created_at"] == NOW
+    assert (held["number"], held["major"], held["overdue_at"]) == (501, True, due)
+    if db.is_sqlite:
+        ticket_sql = [q for q in traced if " ticket " in f"{q} ".replace('"', " ").lower()]
+        assert not [q for q in ticket_sql if q.lstrip().upper().startswith(("SELECT", "UPDATE"))]
+        assert any(q.lstrip().upper().startswith("INSERT INTO TICKET ") for q in ticket_sql)
+
+
 def _size(path: Path | str) -> int:
     return os.stat(path).st_size
 

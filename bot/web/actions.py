@@ -99,10 +99,9 @@ def ticket_from_complaint(
         message_id=pc.message_id,
         now=now,
         source="dashboard",
+        prepare=lambda t: refresh_deadline(t, s),
         data={"possible_complaint": complaint_id, "by": officer_id},
     )
-    refresh_deadline(ticket, s)
-    session.add(ticket)
     pc.status, pc.ticket_id = "ticketed", ticket.id
     session.add(pc)
     if msg is not None:
@@ -202,10 +201,9 @@ def hotline_ticket(
         message_id=stored.id,
         now=now,
         source="hotline",
+        prepare=lambda t: refresh_deadline(t, s),
         data={"open311": contact},
     )
-    refresh_deadline(ticket, s)
-    session.add(ticket)
     mark_handled(session, stored.id, "complaint", ticket.id)
     announce_in_group(
         session, services, ticket, building, "ack_hotline", f"open311:{ticket.number}:ack", now
