@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlmodel import select
+
 from config.schema import SlaConfig
 from handlers.sla import add_working_time, deadlines, is_major
 from storage.models import Ticket
@@ -76,6 +78,11 @@ async def test_working_time_reminder_waits_for_the_morning(sqlite_url: str, tmp_
     settings = quiet_settings(tmp_path, sla=SlaConfig(working_time=True))
     async with running_bot(sqlite_url, settings, start=local(2026, 11, 23, 20, 0)) as h:
         await h.say(ROOM3, "张阿姨", "3号楼2单元楼道灯坏了好几天了")
+        t = await h.db.run(lambda s: s.exec(select(Ticket)).one())
+        # the clock the ticket is written with counts working time (the sweep's and the
+        # overdue count's moment alike)
+        assert (t.next_deadline_kind, t.overdue_kind) == ("response", "response")
+        assert shanghai(t.next_deadline_at) == shanghai(t.overdue_at) == "11-24 08:50"
         await h.advance(12 * 60 + 49)  # 08:49 next morning
         assert await h.private("王红管") == []
         await h.advance(1)  # 08:50: 20 working minutes after 08:30
