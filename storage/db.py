@@ -159,7 +159,13 @@ def make_engine(url: str) -> Engine:
     """An engine tuned for the bot: WAL and foreign keys on SQLite, pooled on PostgreSQL."""
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # LIFO: the writer gets back the connection it just used, whose page cache is still
+        # good. Handed out in turn (the pool's default), two connections alternated at nearly
+        # every commit, and a connection's cache is thrown away whenever another one wrote
+        # since it last read
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -422,17 +428,25 @@ class Database:
         Passes a tenth of a second apart leave that checkpoint little to copy: once a
         second, at full load it had 40 MB and held the writer for about 30 ms.
         """
-        while not self._stopping.wait(CHECKPOINT_SECONDS):
-            try:
-                raw = self.engine.raw_connection()
+        # a connection of its own, held while it runs: borrowed from the pool for each pass,
+        # it was often the writer's, which then got another with a cold page cache
+        raw: Any = None
+        try:
+            while not self._stopping.wait(CHECKPOINT_SECONDS):
                 try:
+                    if raw is None:
+                        raw = self.engine.raw_connection()
                     # the connection is in autocommit (see make_engine): no BEGIN around it
-                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # type: ignore[union-attr]
-                finally:
-                    raw.close()
-                self.checkpoints += 1
-            except Exception:
-                logger.exception("database: checkpoint failed (the next one will try again)")
+                    raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints += 1
+                except Exception:
+                    logger.exception("database: checkpoint failed (the next one will try again)")
+                    if raw is not None:
+                        raw.invalidate()  # a new connection for the next pass
+                        raw = None
+        finally:
+            if raw is not None:
+                raw.close()
 
     def _work(self) -> None:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import os
 import threading
 import time
@@ -590,3 +591,34 @@ async def test_sqlite_checkpoints_in_its_own_thread_not_in_a_commit(
     finally:
         d.close()
     assert not any(t.name == "db-checkpoint" for t in threading.enumerate())
+
+
+async def test_sqlite_writer_keeps_its_connection_while_the_checkpointer_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer thread takes back the connection it just used, its page cache still good,
+    while the checkpointer runs a hundred times a second on a connection of its own."""
+    import storage.db as storage_db
+
+    monkeypatch.setattr(storage_db, "CHECKPOINT_SECONDS", 0.01)
+    d = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    d.prepare()
+    used: list[int] = []
+
+    @event.listens_for(d.engine, "checkout")
+    def _checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if threading.current_thread().name.startswith("db-") and not (
+            threading.current_thread().name == "db-checkpoint"
+        ):
+            used.append(id(dbapi_conn))
+
+    try:
+        for i in range(60):
+            await d.run(_person, f"p{i}")
+            await asyncio.sleep(0.005)  # the checkpointer runs meanwhile
+        assert d.checkpoints >= 5
+    finally:
+        d.close()
+    switches = sum(a != b for a, b in itertools.pairwise(used))
+    # (one at most: the checkpointer's first pass may take the connection the writer used)
+    assert len(used) == 60 and switches <= 1, f"{switches} switches in {len(used)} checkouts"
