@@ -195,9 +195,10 @@ class Ticket(SQLModel, table=True):
 class TicketReporter(SQLModel, table=True):
     """Everyone who reported a ticket: the first reporter and those who seconded it (附议)."""
 
+    # (ticket_id, person_id) also serves every query of a ticket's reporters
     __table_args__ = (UniqueConstraint("ticket_id", "person_id"),)
     id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    ticket_id: int = Field(foreign_key="ticket.id")
     person_id: str = Field(foreign_key="person.id", index=True)
     message_id: int | None = None
     time: datetime
@@ -230,7 +231,7 @@ class PossibleComplaint(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     category: str | None = None
     confidence: float = 0.0
-    created_at: datetime  # indexed by ix_ticket_created_rates
+    created_at: datetime = Field(index=True)
     status: str = Field(default="open", index=True)  # open | ticketed | dismissed
     ticket_id: int | None = None
 
@@ -241,13 +242,20 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_pending", "status", "not_before"),
         Index("ix_outbox_account_pending", "account", "status", "not_before"),
+        # a person's private messages (erasure); the group messages, most of them, stay out
+        Index(
+            "ix_outbox_person",
+            "person_id",
+            sqlite_where=text("person_id IS NOT NULL"),
+            postgresql_where=text("person_id IS NOT NULL"),
+        ),
     )
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True)  # idempotency key: a second enqueue with it is a no-op
     # the bot account that sends it (see storage/outbox.py); None: any account may
     account: str | None = None
-    room_id: str | None = Field(default=None, index=True)
-    person_id: str | None = Field(default=None, index=True)
+    room_id: str | None = None  # no query looks for a group's messages here
+    person_id: str | None = None
     text: str = Field(sa_column=Column(Text, nullable=False))
     mentions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     image_path: str | None = None
