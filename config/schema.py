@@ -124,6 +124,10 @@ class OutboxConfig(_Model):
     retry_max_seconds: float = Field(default=600.0, gt=0)
     # a send that has not returned by then counts as failed and is retried with backoff
     send_timeout_seconds: float = Field(default=30.0, gt=0)
+    # what was sent is deleted this long after, once a day at prune_at (local time); never
+    # sooner than the digest and report jobs look back for what they sent (bot/jobs/prune.py)
+    keep_days: int = Field(default=90, ge=7)
+    prune_at: time = time(3, 30)
 
 
 class QuietHours(_Model):

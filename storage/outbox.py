@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, bindparam, func, or_, update
+from sqlalchemy import ColumnElement, String, bindparam, delete, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -338,3 +338,18 @@ def states(session: Session, keys: Sequence[str]) -> dict[str, OutboxMessage]:
         return {}
     rows = session.exec(select(OutboxMessage).where(col(OutboxMessage.key).in_(list(keys))))
     return {r.key: r for r in rows}
+
+
+def prune_sent(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` messages sent before a moment (and those merged into them,
+    sent with them), oldest first: how many went. Their keys go with them."""
+    # only sent and merged messages have a sent_at: the range of its index, nothing else read
+    old = (
+        select(col(OutboxMessage.id))
+        .where(col(OutboxMessage.sent_at) < before)
+        .order_by(col(OutboxMessage.sent_at))
+        .limit(limit)
+    )
+    gone = delete(OutboxMessage).where(col(OutboxMessage.id).in_(old))
+    # the ids deleted, counted (a driver's rowcount is not always told)
+    return len(session.execute(gone.returning(col(OutboxMessage.id))).all())

@@ -26,7 +26,7 @@ async def test_scheduler_runs_with_the_app_and_shares_the_jobs_triggers(
         assert scheduler is not None and scheduler.running
         assert str(scheduler.timezone) == "Asia/Shanghai"
         jobs = {j.id: j for j in scheduler.get_jobs()}
-        assert set(jobs) == {"tick", "directory", "due:digest", "due:report"}
+        assert set(jobs) == {"tick", "directory", "due:digest", "due:report", "due:prune"}
         assert jobs["directory"].trigger.interval.total_seconds() == DIRECTORY_REFRESH_SECONDS
         [digest] = [w for w in bot.timekeeper.work if isinstance(w, DailyDigest)]
         assert jobs["due:digest"].trigger is digest.trigger
@@ -39,6 +39,7 @@ async def test_scheduler_runs_with_the_app_and_shares_the_jobs_triggers(
             "report",
             "broadcast",
             "votes",
+            "prune",
         ]
     finally:
         await client.close()

@@ -1,4 +1,4 @@
-"""The clock's work: deadlines, recurring notices, the daily digest, the monthly report.
+"""The clock's work: deadlines, notices, the daily digest, the monthly report, pruning.
 
 Every job is a `DueWork` (bot/timekeeper.py): `next_due(now)` and `run(now)`, a plain async
 function of the time. APScheduler's ticks and the simulator's clock run the same jobs.
@@ -17,6 +17,7 @@ def build_work(services: Services, *, auto_close: AutoClose | None = None) -> li
     from bot.jobs.hub import NoticeWork, VoteWork
     from bot.jobs.monthly import MonthlyReport
     from bot.jobs.notices import RecurringNotices
+    from bot.jobs.prune import OutboxPruning
 
     return [
         DeadlineSweep(services, auto_close),
@@ -25,6 +26,7 @@ def build_work(services: Services, *, auto_close: AutoClose | None = None) -> li
         MonthlyReport(services),
         NoticeWork(services),
         VoteWork(services),
+        OutboxPruning(services),
     ]
 
 
