@@ -277,6 +277,15 @@ class Counter(SQLModel, table=True):
     value: int
 
 
+class SignInFailure(SQLModel, table=True):
+    """A failed dashboard sign-in, counted by account and by address (bot/web/auth.py)."""
+
+    __table_args__ = (Index("ix_signinfailure_key_at", "key", "at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str  # "login:<account, case-folded>" or "addr:<remote address>"
+    at: datetime
+
+
 class AuditLog(SQLModel, table=True):
     """Changes to buildings, groups, people and roles: who changed what."""
 

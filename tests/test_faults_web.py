@@ -204,3 +204,44 @@ async def test_an_admin_erases_a_person_from_the_dashboard(web: Harness) -> None
     )
     ticket = await web.ticket(1001)
     assert "张阿姨" not in str(ticket) and "13812345678" not in str(ticket)
+
+
+async def test_failed_sign_ins_count_across_processes(db_url: str) -> None:
+    """Two processes on one database (one per WeChat account, each with its web page) count
+    the same failed tries: a guesser gains nothing by spreading them; the account's right
+    password clears its count, and failures past the window are forgotten and deleted."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlmodel import func, select
+
+    from bot.web.auth import SignInThrottle
+    from storage import Database
+    from storage.models import SignInFailure
+
+    db = Database(db_url)
+    db.prepare()
+    first, second = SignInThrottle(db), SignInThrottle(db)
+    now = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+    try:
+        for i in range(SignInThrottle.PER_LOGIN):
+            await (first if i % 2 else second).failed("赵书记", f"10.0.0.{i}", now)
+        assert await first.wait("赵书记", "10.0.0.9", now) == SignInThrottle.WINDOW
+        assert await second.wait("赵书记", "10.0.0.9", now + timedelta(minutes=5)) == timedelta(
+            minutes=10
+        )
+        assert await second.wait("钱主任", "10.0.0.9", now) is None  # another account
+        await first.succeeded("赵书记")
+        assert await second.wait("赵书记", "10.0.0.9", now) is None
+        # one address trying many accounts
+        for i in range(SignInThrottle.PER_ADDRESS):
+            await (first if i % 2 else second).failed(f"账号{i}", "10.0.0.66", now)
+        assert await first.wait("钱主任", "10.0.0.66", now) == SignInThrottle.WINDOW
+        later = now + SignInThrottle.WINDOW
+        assert await second.wait("钱主任", "10.0.0.66", later) is None
+        await first.failed("钱主任", "10.0.0.7", later)  # the old failures are deleted
+        count = await db.run(
+            lambda s: s.exec(select(func.count()).select_from(SignInFailure)).one()
+        )
+        assert count == 2  # this try's: by account and by address
+    finally:
+        db.close()

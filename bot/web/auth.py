@@ -11,7 +11,6 @@ import asyncio
 import hmac
 import os
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,8 +25,10 @@ from sqlmodel import Session, col, select
 
 from bot.app import BOT
 from config.schema import Settings
+from storage.db import Database
 from storage.directory import Directory
 from storage.models import Person, Ticket
+from storage.signin import failures_since, forget_failures, record_failure
 
 COOKIE = "rs_session"
 DASHBOARD_ROLES = frozenset({"community_secretary", "street_officer", "district_officer", "admin"})
@@ -263,47 +264,39 @@ def sign_out(request: web.Request) -> None:
 class SignInThrottle:
     """Failed sign-ins slow a guesser down: too many for one account or one address, and
     further tries are refused for a while (the right password included, so guessing gains
-    nothing). Kept in the process: each web process counts its own tries.
+    nothing). Counted in the database (storage/signin.py): the web pages of every process
+    of a deployment count the same tries.
     """
 
     WINDOW = timedelta(minutes=15)
     PER_LOGIN = 5
     PER_ADDRESS = 20
 
-    def __init__(self) -> None:
-        self._failures: dict[str, deque[datetime]] = {}
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.WINDOW:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
+    @staticmethod
+    def _keys(login: str, address: str) -> tuple[str, str]:
+        return f"login:{login.casefold()}", f"addr:{address}"
 
-    def wait(self, login: str, address: str, now: datetime) -> timedelta | None:
+    async def wait(self, login: str, address: str, now: datetime) -> timedelta | None:
         """How long this login or address must wait before trying again, or None."""
+        by_login, by_address = self._keys(login, address)
+        found = await self.db.run(failures_since, (by_login, by_address), now - self.WINDOW)
         waits = []
-        for key, limit in (
-            (f"login:{login.casefold()}", self.PER_LOGIN),
-            (f"addr:{address}", self.PER_ADDRESS),
-        ):
-            times = self._recent(key, now)
-            if len(times) >= limit:
-                waits.append(times[0] + self.WINDOW - now)
+        for key, limit in ((by_login, self.PER_LOGIN), (by_address, self.PER_ADDRESS)):
+            count, oldest = found.get(key, (0, now))
+            if count >= limit:
+                waits.append(oldest + self.WINDOW - now)
         return max(waits) if waits else None
 
-    def failed(self, login: str, address: str, now: datetime) -> None:
+    async def failed(self, login: str, address: str, now: datetime) -> None:
         """Count a failed try."""
-        for key in (f"login:{login.casefold()}", f"addr:{address}"):
-            self._recent(key, now)
-            self._failures.setdefault(key, deque()).append(now)
+        await self.db.run(record_failure, self._keys(login, address), now, now - self.WINDOW)
 
-    def succeeded(self, login: str) -> None:
+    async def succeeded(self, login: str) -> None:
         """A right password forgets the account's failures (not the address's)."""
-        self._failures.pop(f"login:{login.casefold()}", None)
+        await self.db.run(forget_failures, self._keys(login, "")[0])
 
 
 THROTTLE = web.AppKey("sign_in_throttle", SignInThrottle)
@@ -313,5 +306,5 @@ def setup(app: web.Application) -> None:
     """Install the session middleware and its signer."""
     settings = app[BOT].services.settings
     app[SESSION] = URLSafeTimedSerializer(secret_key(settings), salt="redsteward-session")
-    app[THROTTLE] = SignInThrottle()
+    app[THROTTLE] = SignInThrottle(app[BOT].services.db)
     app.middlewares.append(session_middleware)

@@ -102,7 +102,7 @@ async def login_submit(request: web.Request) -> web.Response:
     s = services_of(request)
     login = login.strip()[:64]
     throttle, address, now = request.app[THROTTLE], request.remote or "?", s.clock.now()
-    wait = throttle.wait(login, address, now)
+    wait = await throttle.wait(login, address, now)
     if wait is not None:
         minutes = max(1, math.ceil(wait.total_seconds() / 60))
         logger.warning(
@@ -115,12 +115,12 @@ async def login_submit(request: web.Request) -> web.Response:
         return resp
     person_id = await check_password(request, login, password[:256])
     if person_id is None or viewer_for(s.directory.current, person_id) is None:
-        throttle.failed(login, address, now)
+        await throttle.failed(login, address, now)
         logger.info("dashboard sign-in failed for {!r} from {}", login, address)
         return _login_form(
             request, "账号或密码不正确，或该账号没有工作台权限", 401, login, next_path
         )
-    throttle.succeeded(login)
+    await throttle.succeeded(login)
     sign_in(request, person_id)
     logger.info("dashboard sign-in: {}", person_id)
     raise web.HTTPFound(_safe_next(next_path))
