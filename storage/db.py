@@ -160,9 +160,9 @@ def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         # LIFO: the writer gets back the connection it just used, whose page cache is still
-        # good. Handed out in turn (the pool's default), two connections alternated at nearly
-        # every commit, and a connection's cache is thrown away whenever another one wrote
-        # since it last read
+        # good, whoever borrowed one meanwhile. Handed out in turn (the pool's default), two
+        # connections alternated at nearly every commit, and a connection's cache is thrown
+        # away whenever another one wrote since it last read
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_use_lifo=True
         )
