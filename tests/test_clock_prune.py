@@ -88,3 +88,40 @@ def test_rows_outlive_what_the_jobs_look_back_for() -> None:
     assert keep_for(late_report) == timedelta(days=31)
     late_digest = short.model_copy(update={"digest": DigestConfig(catch_up_hours=24 * 10)})
     assert keep_for(late_digest) == timedelta(days=11)
+
+
+async def test_processes_pruning_at_once_delete_each_row_once(db_url: str) -> None:
+    """Every process prunes at the same moment: together they delete each old row once, the
+    counts they report add up, and none of them fails."""
+    import asyncio
+
+    from storage.outbox import enqueue_many, message_row
+
+    first, second = Database(db_url), Database(db_url)
+    first.prepare()
+    old = START - timedelta(days=100)
+
+    def seed(session: Session) -> None:
+        rows = [
+            message_row(key=f"old:{i:05d}", text="x", now=old, person_id="wxid_someone")
+            for i in range(3000)
+        ]
+        enqueue_many(session, rows)
+        for mid in session.exec(select(OutboxMessage.id)).all():
+            assert mid is not None
+            mark_sent(session, mid, old, None)
+
+    async def prune(db: Database) -> int:
+        gone = 0
+        while (n := await db.run(prune_sent, START - timedelta(days=90), 500)) == 500:
+            gone += n
+        return gone + n
+
+    try:
+        await first.run(seed)
+        counts = await asyncio.gather(prune(first), prune(second), prune(first), prune(second))
+        assert sum(counts) == 3000
+        assert await first.run(_old_keys) == []
+    finally:
+        first.close()
+        second.close()
