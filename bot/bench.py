@@ -175,7 +175,7 @@ class IngestResult:
             f"{max(self.latencies_ms):.2f} ms; {self.tickets} tickets made in all",
         ]
         if self.cpu is not None:
-            out.append(self.cpu_line(jrate))
+            out.append(self.cpu_line())
         if self.paced_ms:
             p50, p99 = percentiles(self.paced_ms)
             out.append(
@@ -192,7 +192,12 @@ class IngestResult:
         assert self.cpu is not None
         return self.cores * self.messages / self.cpu.total
 
-    def cpu_line(self, jrate: float) -> str:
+    @property
+    def ceiling_ratio(self) -> float:
+        """The ratio to plain jieba's rate that the ceiling allows at most."""
+        return self.ceiling * self.jieba_seconds / self.messages
+
+    def cpu_line(self) -> str:
         """CPU per message by process, and the rate and ratio it allows at most."""
         assert self.cpu is not None
         cpu = self.cpu
@@ -211,7 +216,7 @@ class IngestResult:
             f"({cpu.bot / self.seconds:.0%} of one core: its Python runs one thread at a time), "
             f"classifier process {us(cpu.classifier)}{server}; {us(cpu.total)} in all, "
             f"the machine's {self.cores} cores {busy:.0%} busy: with all of them busy at most "
-            f"{self.ceiling:,.0f} msg/s, a ratio of at most {self.ceiling / jrate:.3f}"
+            f"{self.ceiling:,.0f} msg/s, a ratio of at most {self.ceiling_ratio:.3f}"
         )
 
 
@@ -405,7 +410,7 @@ def summary(engine: str, runs: list[IngestResult]) -> list[str]:
     measured = [r for r in runs if r.cpu is not None]
     if measured:
         per = [r.cpu.total / r.messages * 1e6 for r in measured if r.cpu is not None]
-        most = [r.ceiling * r.jieba_seconds / r.messages for r in measured]
+        most = [r.ceiling_ratio for r in measured]
         out.append(
             f"[{engine}] CPU per message at full load, median of {len(per)} runs: "
             f"{statistics.median(per):.0f} µs ({each(per, '.0f')}); the ratio it allows at most "

@@ -288,15 +288,9 @@ def create_ticket(
     )
     _EVENT.execute(
         session,
-        {
-            "ticket_id": ticket.id,
-            "kind": "created",
-            "actor_id": reporter_id,
-            "time": now,
-            "message_id": message_id,
-            "detail": summary,
-            "data": data,
-        },
+        event_row(
+            ticket, "created", now, reporter_id, message_id=message_id, detail=summary, data=data
+        ),
     )
     # persistent as if loaded: the session tracks its changes from here
     make_transient_to_detached(ticket)

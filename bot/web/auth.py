@@ -277,6 +277,7 @@ class SignInThrottle:
 
     @staticmethod
     def _keys(login: str, address: str) -> tuple[str, str]:
+        """The account's key and the address's (storage/signin.py)."""
         return f"login:{login.casefold()}", f"addr:{address}"
 
     async def wait(self, login: str, address: str, now: datetime) -> timedelta | None:
@@ -296,7 +297,8 @@ class SignInThrottle:
 
     async def succeeded(self, login: str) -> None:
         """A right password forgets the account's failures (not the address's)."""
-        await self.db.run(forget_failures, self._keys(login, "")[0])
+        by_login, _ = self._keys(login, "")
+        await self.db.run(forget_failures, by_login)
 
 
 THROTTLE = web.AppKey("sign_in_throttle", SignInThrottle)
