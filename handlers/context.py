@@ -14,6 +14,7 @@ from sqlmodel import Session
 from config.schema import Settings
 from nlp import Classifier, Understanding
 from storage import Database
+from storage.db import Batched
 from storage.directory import (
     BuildingInfo,
     Directory,
@@ -265,10 +266,18 @@ class Context:
             self._replies = self.tx()
         self._replies.send(self.reply(text, **kw))
 
-    async def run(self, fn: Callable[[Session, Tx], T], *, locks: Sequence[int] | None = None) -> T:
-        """Run fn in one transaction that also sends its messages and marks this message done.
+    async def run(
+        self,
+        fn: Callable[..., T],
+        *,
+        locks: Sequence[int] | None = None,
+        before: Sequence[tuple[Batched[Any, Any], Any]] = (),
+    ) -> T:
+        """Run fn(session, tx) in one transaction that also sends its messages and marks this
+        message done.
 
         ``locks``: see ``Database.run`` (work that declares them may share a transaction).
+        ``before``: see ``Database.run``; fn is called with their results after tx.
         A message not stored yet (``unstored``) is stored first, in the same transaction
         (with the other messages of its group, by one call: ``Database.run``'s ``before``):
         one transaction instead of two, and if fn fails, the message is stored by the
@@ -282,22 +291,24 @@ class Context:
             self._replies = None
         unstored = self.unstored
 
-        def work(session: Session, stored: StoredMessage | None = None) -> T:
+        def work(session: Session, *given: Any) -> T:
             # from the start each time: the database may run a piece of work again after
             # rolling back its group (see storage/db.py)
             tx.outbound[:] = carried
-            if stored is not None:
+            if unstored is not None:
+                stored: StoredMessage = given[0]
+                given = given[1:]
                 self.message_id, self.duplicate = stored.id, stored.duplicate
                 if stored.duplicate and stored.handled:
                     return cast(T, _HANDLED_BEFORE)
-            result = fn(session, tx)
+            result = fn(session, tx, *given)
             # the reply and the handled mark go in with the group's others, same transaction
             tx.flush_later(session, self.now)
             mark_handled_later(session, self.message_id, self.intent, self.ticket_id)
             return result
 
-        before = None if unstored is None else (store_incoming, unstored)
-        result = await self.services.db.run(work, locks=locks, before=before)
+        stores = () if unstored is None else ((store_incoming, unstored),)
+        result = await self.services.db.run(work, locks=locks, before=(*stores, *before))
         self.unstored = None
         self.handled = True
         if result is _HANDLED_BEFORE:

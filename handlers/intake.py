@@ -15,12 +15,14 @@ from nlp import Understanding
 from storage.directory import BuildingInfo
 from storage.models import Ticket
 from storage.tickets import (
+    Alike,
+    IntakeKey,
     add_possible_complaint,
-    add_reporter,
+    alike_now,
+    alike_of,
     create_ticket,
     intake_lock_key,
     lock_intake,
-    open_ticket_rows_like,
     window_start,
 )
 
@@ -81,25 +83,32 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         place = building.label
     ctx.intent = "complaint"
 
-    def work(session: Session, tx: Tx) -> int:
-        since = window_start(ctx.now, s.tickets.duplicate_window_hours)
-        bid = building.id if building else None
+    bid = building.id if building else None
+    wanted = IntakeKey(
+        bid, category, window_start(ctx.now, s.tickets.duplicate_window_hours), ctx.sender_id
+    )
+
+    def work(session: Session, tx: Tx, ahead: Alike | None) -> int:
         lock_intake(session, bid, category)
-        for t in open_ticket_rows_like(session, bid, category, since):
+        alike = ahead or alike_now(session, wanted)
+        for t in alike.candidates(wanted.since):
             if t.reporter_id == ctx.sender_id and not explicit:
                 pass  # the same resident again: one ticket
             elif similarity(text, t.summary, keywords, subjects((t.keywords or "").split())) < (
                 s.tickets.duplicate_similarity
             ):
                 continue
-            count = add_reporter(
-                session, t.id, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
+            count = alike.second(
+                session, t, ctx.sender_id, ctx.message_id, ctx.now, s.tickets.major_reporters
             )
             if count == s.tickets.major_reporters:
                 # turned major by this count: a written reply is due too (rarely earlier
-                # than the step it already waits for, but the SLA decides)
+                # than the step it already waits for, but the SLA decides). The seconding
+                # may be written at the end of the transaction (see Alike): major as it
+                # will write it
                 seconded = session.get(Ticket, t.id, populate_existing=True)
                 assert seconded is not None
+                seconded.major = True
                 refresh_overdue(seconded, s)
                 session.add(seconded)
             ctx.ticket_id = t.id
@@ -141,6 +150,7 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
             },
         )
         ctx.ticket_id = ticket.id
+        alike.opened(ticket)
         # photos the resident posted just before the complaint belong to it
         attach_recent_photos(
             session, ticket, ctx.sender_id, ctx.room_id, ctx.now, s.media.window_minutes
@@ -165,7 +175,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         return ticket.id
 
     # the intake lock is declared, so complaints of many groups may share a transaction
-    await ctx.run(work, locks=(intake_lock_key(building.id if building else None, category),))
+    # compared with open tickets fetched ahead with the other complaints of its group
+    await ctx.run(work, locks=(intake_lock_key(bid, category),), before=((alike_of, wanted),))
 
 
 async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:

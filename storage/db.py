@@ -41,6 +41,7 @@ P = ParamSpec("P")
 
 
 _LATER = "storage.db.later"
+_EXPECT = "storage.db.later_expect"
 _HELD = "storage.db.held_locks"
 # a pooled PostgreSQL connection idle this long is pinged before it is used again
 PING_AFTER_IDLE_SECONDS = 2.0
@@ -57,7 +58,17 @@ CHECKPOINT_SECONDS = 0.1
 AUTOCHECKPOINT_PAGES = 20_000
 
 
-def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
+_NOTHING = object()
+
+
+class ChangedUnderIt(Exception):
+    """A write made at the end of a transaction did not find what its work had counted on
+    (see ``later``'s ``expect``): the work is to be done again."""
+
+
+def later(
+    session: Session, statement: Plain, params: dict[str, Any], *, expect: Any = _NOTHING
+) -> None:
     """Have a write done at the end of this transaction, together with the others like it.
 
     For the last writes of a piece of work that nothing reads back in the same transaction
@@ -65,9 +76,17 @@ def later(session: Session, statement: Plain, params: dict[str, Any]) -> None:
     statement go in as one executemany before the commit. Only for work run through
     ``Database.run`` or ``Database.call``, which do them; if the work fails, its writes
     are dropped with its savepoint (or with its group's transaction).
+
+    ``expect``: the value the statement's first returned column must have (a statement
+    given one must always be given one). Work that wrote what it foresaw a write would
+    give (a count of reporters in its reply) has it checked; if the write gives anything
+    else, ``ChangedUnderIt`` fails the transaction, and its work runs again.
     """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
     pending.setdefault(statement, []).append(params)
+    if expect is not _NOTHING:
+        expected: dict[Plain, list[Any]] = session.info.setdefault(_EXPECT, {})
+        expected.setdefault(statement, []).append(expect)
 
 
 def held_locks(session: Session) -> frozenset[int]:
@@ -82,21 +101,42 @@ def _later_mark(session: Session) -> dict[Plain, int]:
 
 
 def _later_undo(session: Session, mark: dict[Plain, int]) -> None:
-    for st, rows in session.info.get(_LATER, {}).items():
-        del rows[mark.get(st, 0) :]
+    for key in (_LATER, _EXPECT):
+        for st, rows in session.info.get(key, {}).items():
+            del rows[mark.get(st, 0) :]
+
+
+def _later_check(got: list[Any], want: list[Any]) -> None:
+    for row, value in zip(got, want, strict=True):
+        if row is None or row[0] != value:
+            raise ChangedUnderIt(
+                f"a write at the end of the transaction gave "
+                f"{None if row is None else row[0]!r} where its work counted on {value!r}"
+            )
 
 
 def _later_write(session: Session) -> None:
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
-    if len(pending) > 1 and session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL: the statements (the replies, the handled marks) in one round trip
+    expected: dict[Plain, list[Any]] = session.info.pop(_EXPECT, {})
+    if (len(pending) > 1 or expected) and session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL: the statements (the replies, the handled marks) in one round trip;
+        # what the checked ones returned is read once the pipeline has synced
         raw: Any = session.connection().connection.dbapi_connection
+        checked = []
         with raw.pipeline():
             for st, rows in pending.items():
-                st.many(session, rows)
+                if st in expected:
+                    checked.append((st.send_many(session, rows), expected[st]))
+                else:
+                    st.many(session, rows)
+        for sent, want in checked:
+            _later_check(sent(), want)
         return
     for st, rows in pending.items():
-        st.many(session, rows)
+        if st in expected:
+            _later_check(st.many_first(session, rows), expected[st])
+        else:
+            st.many(session, rows)
 
 
 class Batched(Generic[X, T]):
@@ -219,8 +259,9 @@ class _Job:
     # PostgreSQL advisory lock keys the work takes, declared so that it may share a
     # transaction with other work (None: it runs in a transaction of its own)
     locks: tuple[int, ...] | None = None
-    # batched work (and its item) to run first, its result given to fn as a last argument
-    before: tuple[Batched[Any, Any], Any] | None = None
+    # batched work (each with its item) to run first, their results given to fn as its
+    # last arguments, in order
+    before: tuple[tuple[Batched[Any, Any], Any], ...] = ()
 
     @property
     def shares(self) -> bool:
@@ -231,19 +272,17 @@ class _Job:
 Outcome = tuple[_Job, Any, BaseException | None]
 
 
-def _pooled(job: _Job) -> tuple[Batched[Any, Any], Any] | None:
-    """The batched call a job makes first (or is), and its item."""
+def _pooled(job: _Job) -> tuple[tuple[Batched[Any, Any], Any], ...]:
+    """The batched calls a job makes first (or is), each with its item."""
     if isinstance(job.fn, Batched):
-        return job.fn, job.args[0]
+        return ((job.fn, job.args[0]),)
     return job.before
 
 
 def _work_alone(session: Session, job: _Job) -> Any:
     """A job's work, its ``before`` included, on its own."""
-    if job.before is None:
-        return job.fn(session, *job.args)
-    batched_fn, item = job.before
-    return job.fn(session, *job.args, batched_fn.one(session, item))
+    given = [batched_fn.one(session, item) for batched_fn, item in job.before]
+    return job.fn(session, *job.args, *given)
 
 
 def _settle(outcomes: list[Outcome]) -> None:
@@ -372,7 +411,7 @@ class Database:
         fn: Callable[..., T],
         *args: Any,
         locks: Sequence[int] | None = None,
-        before: tuple[Batched[X, Any], X] | None = None,
+        before: Sequence[tuple[Batched[Any, Any], Any]] = (),
     ) -> T:
         """Run fn(session, *args) in one transaction, off the event loop.
 
@@ -383,19 +422,20 @@ class Database:
         work: the group's keys are all taken first, in sorted order, so two groups cannot
         deadlock on them (see ``held_locks``).
 
-        ``before``: a @batched function and its item, to run first in the same transaction;
-        fn is called with its result as a last argument. The batched calls of a group's work
-        (``before``s, and @batched functions run themselves) are made ahead of its other
-        work, one call per function for all of them: the messages a group handles are
-        stored by one executemany. If fn then fails in its savepoint, what its ``before``
-        did stays (a message stays stored, unhandled, for its next try).
+        ``before``: @batched functions, each with its item, to run first in the same
+        transaction; fn is called with their results as its last arguments, in order. The
+        batched calls of a group's work (``before``s, and @batched functions run themselves)
+        are made ahead of its other work, one call per function for all of them: the
+        messages a group handles are stored by one executemany. If fn then fails in its
+        savepoint, what its ``before`` did stays (a message stays stored, unhandled, for its
+        next try).
         """
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
         self._queue.put(
-            _Job(fn, args, loop, future, None if locks is None else tuple(locks), before)
+            _Job(fn, args, loop, future, None if locks is None else tuple(locks), tuple(before))
         )
         return await future
 
@@ -492,11 +532,10 @@ class Database:
             _deliver([self._run_one(group[0])])
             return
         # the batched calls of all the jobs first, one call per batched function
-        pooled: dict[int, tuple[Batched[Any, Any], list[tuple[_Job, Any]]]] = {}
+        pooled: dict[int, tuple[Batched[Any, Any], list[tuple[_Job, int, Any]]]] = {}
         for job in group:
-            call = _pooled(job)
-            if call is not None:
-                pooled.setdefault(id(call[0]), (call[0], []))[1].append((job, call[1]))
+            for place, (fn, item) in enumerate(_pooled(job)):
+                pooled.setdefault(id(fn), (fn, []))[1].append((job, place, item))
         rest = [job for job in group if not isinstance(job.fn, Batched)]
         with Session(self.engine, expire_on_commit=False) as session:
             try:
@@ -524,9 +563,11 @@ class Database:
                     ]
                 )
                 return
-            except Exception:
-                # the group's commit failed: run each on its own, so one bad apple
-                # cannot fail the others
+            except Exception as e:
+                # the group's commit (or its writes at the end) failed: run each on its own,
+                # so one bad apple cannot fail the others
+                if isinstance(e, ChangedUnderIt):
+                    logger.info("database: {}; the group's {} jobs run again alone", e, len(group))
                 session.rollback()
                 _deliver([self._run_one(job) for job in group])
                 return
@@ -545,16 +586,16 @@ class Database:
 
     @staticmethod
     def _run_pooled(
-        session: Session, pooled: list[tuple[Batched[Any, Any], list[tuple[_Job, Any]]]]
-    ) -> tuple[list[Outcome], dict[int, Any]]:
-        """Make the group's batched calls, one per function over its (job, item) pairs: the
-        outcomes of the jobs that were such calls, and the results given to the others (by
-        id of their job)."""
+        session: Session, pooled: list[tuple[Batched[Any, Any], list[tuple[_Job, int, Any]]]]
+    ) -> tuple[list[Outcome], dict[int, list[Any]]]:
+        """Make the group's batched calls, one per function over its (job, place, item)
+        triples: the outcomes of the jobs that were such calls, and the results given to the
+        others (by id of their job, each at its place in the job's ``before``)."""
         outcomes: list[Outcome] = []
-        given: dict[int, Any] = {}
+        given: dict[int, list[Any]] = {}
         for fn, pairs in pooled:
-            jobs = [job for job, _ in pairs]
-            items = [item for _, item in pairs]
+            jobs = [job for job, _, _ in pairs]
+            items = [item for _, _, item in pairs]
             try:
                 results = fn.many(session, items)
                 if len(results) != len(items):
@@ -565,15 +606,15 @@ class Database:
                 # the group is lost (see _run_jobs); the one job behind it, if one, is answered
                 alone = len(jobs) == 1 and not _lost_a_race(e)
                 raise _Lost(jobs[0] if alone else None, e) from e
-            for job, result in zip(jobs, results, strict=True):
+            for (job, place, _), result in zip(pairs, results, strict=True):
                 if isinstance(job.fn, Batched):
                     outcomes.append((job, result, None))
                 else:
-                    given[id(job)] = result
+                    given.setdefault(id(job), [None] * len(job.before))[place] = result
         return outcomes, given
 
     def _run_jobs(
-        self, session: Session, jobs: list[_Job], given: dict[int, Any], savepoints: bool
+        self, session: Session, jobs: list[_Job], given: dict[int, list[Any]], savepoints: bool
     ) -> list[Outcome]:
         """Run each job (``given``: the results of their ``before`` calls); when asked, a job
         that may fail on its own (a command refused, say) in its own savepoint, so that its
@@ -609,7 +650,7 @@ class Database:
                 open_savepoint = False
             mark = _later_mark(session)
             try:
-                args = job.args if job.before is None else (*job.args, given[id(job)])
+                args = (*job.args, *given[id(job)]) if job.before else job.args
                 result = job.fn(session, *args)
                 session.flush()  # its ORM changes fail here, as its own, if at all
             except Exception as e:

@@ -139,6 +139,32 @@ class Plain:
         finally:
             cursor.close()
 
+    def send_many(
+        self, session: Session, rows: Sequence[Mapping[str, Any]]
+    ) -> Callable[[], list[Any | None]]:
+        """PostgreSQL, inside a pipeline: send the statement for each of rows now; the
+        function returned gives, once the pipeline has synced, the first row each returned
+        (or None)."""
+        conn = session.connection()
+        c = self._compile(conn.dialect)
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(c.sql, [c.args(r) for r in rows], returning=True)
+
+        def results() -> list[Any | None]:
+            out: list[Any | None] = []
+            try:
+                while True:
+                    out.append(cursor.fetchone())
+                    if not cursor.nextset():
+                        break
+            finally:
+                cursor.close()
+            if len(out) != len(rows):
+                raise RuntimeError(f"{len(out)} results for {len(rows)} rows")
+            return out
+
+        return results
+
     def many_first(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any | None]:
         """Execute for each of rows; for each, the first row it returned (or None).
 

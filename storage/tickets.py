@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -510,6 +510,171 @@ def add_reporter(
         },
     )
     return count
+
+
+# how many open tickets, newest first, a complaint is compared with
+LIKE_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeKey:
+    """What a complaint is compared with: the open tickets of its building and category
+    opened since a moment, and which of them its sender reported already."""
+
+    building_id: int | None
+    category: str
+    since: datetime
+    person_id: str
+
+
+@dataclass(slots=True)
+class Alike:
+    """The open tickets a complaint is compared with, as its transaction sees them.
+
+    Fetched ahead for a group's complaints (``alike_ahead``, PostgreSQL), one object is
+    shared by the complaints of one building and category, each of which brings it up to
+    date with what it did (a reporter added, a ticket opened): the next one sees what it
+    would have seen by querying. Seconding is then written at the end of the transaction
+    (``deferred``), its count foreseen from here and checked as it is written.
+    """
+
+    # (opened at, ticket) newest first; None: the query has already left out older ones
+    tickets: list[tuple[datetime | None, OpenTicket]]
+    # (ticket id, person) pairs known to exist, of these tickets and the group's senders
+    reporters: set[tuple[int, str]]
+    deferred: bool = False
+
+    def candidates(self, since: datetime) -> list[OpenTicket]:
+        """The tickets opened at or after since, newest first."""
+        return [t for at, t in self.tickets if at is None or at >= since]
+
+    def second(
+        self,
+        session: Session,
+        ticket: OpenTicket,
+        person_id: str,
+        message_id: int | None,
+        now: datetime,
+        major_reporters: int,
+    ) -> int | None:
+        """add_reporter through this view: the new count of reporters, None if already one."""
+        if (ticket.id, person_id) in self.reporters:
+            return None
+        foreseen = ticket.reporters_count + 1
+        if not self.deferred:
+            count = add_reporter(session, ticket.id, person_id, message_id, now, major_reporters)
+        else:
+            params = {
+                "ticket_id": ticket.id,
+                "person_id": person_id,
+                "message_id": message_id,
+                "time": now,
+                "major_at": major_reporters,
+            }
+            later(session, _SECONDED_PG, params, expect=foreseen)
+            count = foreseen
+        self.reporters.add((ticket.id, person_id))
+        if count is not None:
+            self.tickets = [
+                (at, replace(t, reporters_count=count) if t.id == ticket.id else t)
+                for at, t in self.tickets
+            ]
+        return count
+
+    def opened(self, ticket: Ticket) -> None:
+        """A ticket this transaction opened: the newest of the view."""
+        assert ticket.id is not None and ticket.number is not None
+        row = OpenTicket(
+            ticket.id,
+            ticket.number,
+            ticket.category,
+            ticket.reporter_id,
+            ticket.summary,
+            ticket.keywords,
+            ticket.reporters_count,
+        )
+        self.tickets.insert(0, (ticket.created_at, row))
+        del self.tickets[LIKE_LIMIT:]
+        self.reporters.add((ticket.id, ticket.reporter_id))
+
+
+def alike_now(session: Session, key: IntakeKey) -> Alike:
+    """The view of one complaint, queried when it is handled; seconding written at once."""
+    rows = open_ticket_rows_like(session, key.building_id, key.category, key.since)
+    return Alike([(None, t) for t in rows], set())
+
+
+_ALIKE_AHEAD = Plain(
+    sa.text(
+        f"""
+        SELECT k.building, k.category, t.id, t.number, t.category, t.reporter_id, t.summary,
+               t.keywords, t.reporters_count, t.created_at,
+               ARRAY(SELECT r.person_id FROM ticketreporter AS r
+                     WHERE r.ticket_id = t.id AND r.person_id = ANY(:persons)) AS known
+        FROM unnest(CAST(:buildings AS INTEGER[]), CAST(:categories AS VARCHAR[]),
+                    CAST(:since AS TIMESTAMP WITH TIME ZONE[])) AS k(building, category, since)
+        CROSS JOIN LATERAL (
+            SELECT id, number, category, reporter_id, summary, keywords, reporters_count,
+                   created_at
+            FROM ticket
+            WHERE status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})
+              AND category = k.category AND building_id = k.building
+              AND created_at >= k.since
+            ORDER BY created_at DESC
+            LIMIT {LIKE_LIMIT}
+        ) AS t
+        """
+    ).bindparams(
+        bindparam("persons", type_=postgresql.ARRAY(sa.String)),
+        bindparam("buildings", type_=postgresql.ARRAY(sa.Integer)),
+        bindparam("categories", type_=postgresql.ARRAY(sa.String)),
+        bindparam("since", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    )
+)
+
+
+def alike_ahead(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
+    """The views of a group's complaints, fetched by one statement before any is handled
+    (PostgreSQL; None for each on SQLite, where a query costs no round trip, and for a
+    complaint of no building): complaints of one building and category share one.
+
+    Their intake locks are held (``Database.run``'s ``locks``, taken first), so no other
+    transaction takes in a complaint of theirs meanwhile.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return [None] * len(keys)
+    since: dict[tuple[int, str], datetime] = {}
+    for k in keys:
+        if k.building_id is not None:
+            pair = (k.building_id, k.category)
+            since[pair] = min(since.get(pair, k.since), k.since)
+    if not since:
+        return [None] * len(keys)
+    params = {
+        "persons": sorted({k.person_id for k in keys}),
+        "buildings": [b for b, _ in since],
+        "categories": [c for _, c in since],
+        "since": list(since.values()),
+    }
+    found: dict[tuple[int, str], list[tuple[datetime, OpenTicket]]] = {p: [] for p in since}
+    known: set[tuple[int, str]] = set()
+    for b, c, *ticket, at, reporters in _ALIKE_AHEAD.rows(session, params):
+        row = OpenTicket(*ticket)
+        found[(b, c)].append((at, row))
+        known.update((row.id, p) for p in reporters)
+    views: dict[tuple[int, str], Alike] = {}
+    for pair, rows in found.items():
+        rows.sort(key=lambda r: r[0], reverse=True)  # newest first
+        # the pairs name their tickets: one set serves every view
+        views[pair] = Alike(list(rows), known, deferred=True)
+    return [None if k.building_id is None else views[(k.building_id, k.category)] for k in keys]
+
+
+@batched(alike_ahead)
+def alike_of(session: Session, key: IntakeKey) -> Alike | None:
+    """A complaint's view, fetched ahead with its group's (see alike_ahead); alone, None:
+    the complaint queries its own when handled (alike_now)."""
+    return None
 
 
 def ticket_by_number(session: Session, number: int) -> Ticket | None:

@@ -24,6 +24,7 @@ from storage.models import Counter, Message, Person
 from storage.tickets import (
     _MESSAGE_INSERT,
     _PERSON_INSERT,
+    Alike,
     NewMessage,
     StoredMessage,
     intake_lock_key,
@@ -192,7 +193,7 @@ def _job(
     before: tuple[Batched[Any, Any], Any] | None = None,
 ) -> _Job:
     loop = asyncio.get_running_loop()
-    return _Job(fn, args, loop, loop.create_future(), locks, before)
+    return _Job(fn, args, loop, loop.create_future(), locks, () if before is None else (before,))
 
 
 async def test_a_group_stores_its_messages_by_one_call_ahead_of_its_work(db: Database) -> None:
@@ -488,6 +489,142 @@ async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database)
         ("r2", later, {"reporters": 2}),
         ("r3", later, {"reporters": 3}),
     ]
+
+
+async def _building_with_ticket(db: Database) -> tuple[int, int]:
+    """A building with one open lighting ticket reported by r1: (building id, ticket id)."""
+    from storage.models import Building, Community, Compound
+    from storage.tickets import create_ticket
+
+    def setup(session: Session) -> tuple[int, int]:
+        for pid in ("r1", "r2", "r3", "r4"):
+            _person(session, pid)
+        community = Community(name="阳光社区", street="街道", district="区")
+        session.add(community)
+        session.flush()
+        assert community.id is not None
+        compound = Compound(community_id=community.id, name="阳光小区")
+        session.add(compound)
+        session.flush()
+        assert compound.id is not None
+        building = Building(compound_id=compound.id, community_id=community.id, name="3号楼")
+        session.add(building)
+        session.flush()
+        assert building.id is not None
+        t = create_ticket(
+            session,
+            first_number=1,
+            category="lighting",
+            urgent=False,
+            summary="楼道灯坏了",
+            location=None,
+            building_id=building.id,
+            community_id=community.id,
+            room_id=None,
+            reporter_id="r1",
+            message_id=None,
+            now=NOW,
+        )
+        assert t.id is not None
+        return building.id, t.id
+
+    return await db.run(setup)
+
+
+def _seconding_job(
+    db: Database, tries: list[str], building: int, person: str, at: datetime
+) -> _Job:
+    """Intake's seconding as a group runs it: its intake lock declared, its view of the
+    open tickets asked for ahead (alike_of), the first candidate seconded through it."""
+    from storage.tickets import IntakeKey, alike_now, alike_of, intake_lock_key
+
+    key = IntakeKey(building, "lighting", NOW - timedelta(hours=1), person)
+
+    def second(session: Session, ahead: Alike | None) -> tuple[int | None, bool]:
+        tries.append(person)
+        alike = ahead or alike_now(session, key)
+        (ticket,) = alike.candidates(key.since)
+        count = alike.second(session, ticket, person, None, at, 10)
+        return count, alike.deferred
+
+    return _job(db, second, locks=(intake_lock_key(building, "lighting"),), before=(alike_of, key))
+
+
+async def _seconding_read(db: Database, tid: int) -> tuple[int, set[str], list[Any]]:
+    from storage.models import Ticket, TicketEvent, TicketReporter
+
+    def read(session: Session) -> tuple[int, set[str], list[Any]]:
+        t = session.get(Ticket, tid)
+        assert t is not None
+        people = session.exec(
+            select(TicketReporter.person_id).where(TicketReporter.ticket_id == tid)
+        )
+        events = session.exec(
+            select(TicketEvent.actor_id, TicketEvent.data)
+            .where(TicketEvent.ticket_id == tid, TicketEvent.kind == "seconded")
+            .order_by(col(TicketEvent.id))
+        )
+        return t.reporters_count, set(people), [tuple(e) for e in events]
+
+    return await db.run(read)
+
+
+async def test_complaints_of_one_group_see_each_others_seconding(db: Database) -> None:
+    """A group's complaints of one building and category share the open tickets fetched
+    ahead (PostgreSQL: one statement for the group, the 附议 written at the end of the
+    transaction): each counts what the ones before it did, as if it had queried alone."""
+    building, tid = await _building_with_ticket(db)
+    tries: list[str] = []
+    later = NOW + timedelta(minutes=5)
+    group = [_seconding_job(db, tries, building, p, later) for p in ("r2", "r3", "r2", "r1", "r4")]
+    await asyncio.to_thread(db._run_group, group)
+    results = await asyncio.gather(*(job.future for job in group))
+    assert [count for count, _ in results] == [2, 3, None, None, 4]
+    # fetched ahead, and written at the end, on PostgreSQL only
+    assert {deferred for _, deferred in results} == {not db.is_sqlite}
+    assert tries == ["r2", "r3", "r2", "r1", "r4"]  # each ran once
+    count, people, events = await _seconding_read(db, tid)
+    assert (count, people) == (4, {"r1", "r2", "r3", "r4"})
+    assert events == [
+        ("r2", {"reporters": 2}),
+        ("r3", {"reporters": 3}),
+        ("r4", {"reporters": 4}),
+    ]
+
+
+async def test_a_count_changed_under_a_group_runs_its_seconding_again(db: Database) -> None:
+    """PostgreSQL writes a group's 附议 at its end with the count each foresaw: when the
+    count has moved meanwhile (another hand on the ticket), the group is undone and each of
+    its jobs runs again alone, counting what is there. Nothing is counted twice."""
+    from storage.models import Ticket
+
+    building, tid = await _building_with_ticket(db)
+    tries: list[str] = []
+    later = NOW + timedelta(minutes=5)
+
+    def others_hand(session: Session) -> None:
+        tries.append("other")
+        t = session.get(Ticket, tid)
+        assert t is not None
+        t.reporters_count += 5
+
+    group = [
+        _seconding_job(db, tries, building, "r2", later),
+        _job(db, others_hand, locks=()),
+        _seconding_job(db, tries, building, "r3", later),
+    ]
+    await asyncio.to_thread(db._run_group, group)
+    results = await asyncio.gather(*(job.future for job in group))
+    assert [results[0][0], results[2][0]] == [2, 8]
+    if db.is_sqlite:
+        assert tries == ["r2", "other", "r3"]
+    else:
+        # the group ran, its end found 7 where r2 foresaw 2: undone, each again alone
+        assert tries == ["r2", "other", "r3", "r2", "other", "r3"]
+        assert not results[0][1] and not results[2][1]  # alone: counted as written
+    count, people, events = await _seconding_read(db, tid)
+    assert (count, people) == (8, {"r1", "r2", "r3"})
+    assert events == [("r2", {"reporters": 2}), ("r3", {"reporters": 8})]
 
 
 async def test_the_migrations_build_the_schema_the_models_describe(db: Database) -> None:
