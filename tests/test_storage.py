@@ -433,31 +433,38 @@ async def _server_drops_idle_connections(db_url: str, monkeypatch: pytest.Monkey
         d.close()
 
 
+def _lighting_ticket(session: Session, building: int | None, community: int | None) -> int:
+    """An open lighting ticket reported by r1 (who must exist): its id."""
+    from storage.tickets import create_ticket
+
+    t = create_ticket(
+        session,
+        first_number=1,
+        category="lighting",
+        urgent=False,
+        summary="楼道灯坏了",
+        location=None,
+        building_id=building,
+        community_id=community,
+        room_id=None,
+        reporter_id="r1",
+        message_id=None,
+        now=NOW,
+    )
+    assert t.id is not None
+    return t.id
+
+
 async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database) -> None:
     """add_reporter (one statement on PostgreSQL, three on SQLite): the same person twice
     counts once; the count turns the ticket major at the threshold; each 附议 is logged."""
     from storage.models import Ticket, TicketEvent, TicketReporter
-    from storage.tickets import add_reporter, create_ticket
+    from storage.tickets import add_reporter
 
     def setup(session: Session) -> int:
         for pid in ("r1", "r2", "r3"):
             _person(session, pid)
-        t = create_ticket(
-            session,
-            first_number=1,
-            category="lighting",
-            urgent=False,
-            summary="楼道灯坏了",
-            location=None,
-            building_id=None,
-            community_id=None,
-            room_id=None,
-            reporter_id="r1",
-            message_id=None,
-            now=NOW,
-        )
-        assert t.id is not None
-        return t.id
+        return _lighting_ticket(session, None, None)
 
     tid = await db.run(setup)
     later = NOW + timedelta(minutes=5)
@@ -494,7 +501,6 @@ async def test_seconding_counts_once_per_person_and_logs_the_count(db: Database)
 async def _building_with_ticket(db: Database) -> tuple[int, int]:
     """A building with one open lighting ticket reported by r1: (building id, ticket id)."""
     from storage.models import Building, Community, Compound
-    from storage.tickets import create_ticket
 
     def setup(session: Session) -> tuple[int, int]:
         for pid in ("r1", "r2", "r3", "r4"):
@@ -511,22 +517,7 @@ async def _building_with_ticket(db: Database) -> tuple[int, int]:
         session.add(building)
         session.flush()
         assert building.id is not None
-        t = create_ticket(
-            session,
-            first_number=1,
-            category="lighting",
-            urgent=False,
-            summary="楼道灯坏了",
-            location=None,
-            building_id=building.id,
-            community_id=community.id,
-            room_id=None,
-            reporter_id="r1",
-            message_id=None,
-            now=NOW,
-        )
-        assert t.id is not None
-        return building.id, t.id
+        return building.id, _lighting_ticket(session, building.id, community.id)
 
     return await db.run(setup)
 
