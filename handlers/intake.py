@@ -88,9 +88,9 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         bid, category, window_start(ctx.now, s.tickets.duplicate_window_hours), ctx.sender_id
     )
 
-    def work(session: Session, tx: Tx, ahead: Alike | None) -> int:
+    def work(session: Session, tx: Tx, fetched: Alike | None = None) -> int:
         lock_intake(session, bid, category)
-        alike = ahead or alike_now(session, wanted)
+        alike = fetched or alike_now(session, wanted)
         for t in alike.candidates(wanted.since):
             if t.reporter_id == ctx.sender_id and not explicit:
                 pass  # the same resident again: one ticket
@@ -175,8 +175,10 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         return ticket.id
 
     # the intake lock is declared, so complaints of many groups may share a transaction
-    # compared with open tickets fetched ahead with the other complaints of its group
-    await ctx.run(work, locks=(intake_lock_key(bid, category),), before=((alike_of, wanted),))
+    # PostgreSQL: compared with open tickets fetched ahead with the other complaints of its
+    # group (on SQLite a query is a function call: it queries when it runs)
+    ahead = () if ctx.services.db.is_sqlite else ((alike_of, wanted),)
+    await ctx.run(work, locks=(intake_lock_key(bid, category),), before=ahead)
 
 
 async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:
