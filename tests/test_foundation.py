@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -310,3 +311,8 @@ async def test_one_problem_reported_at_once_by_many_is_one_ticket(harness_any: H
     [t] = await h.tickets()
     detail = await h.ticket(t["number"])
     assert sorted(e["kind"] for e in detail["events"]) == ["created"] + ["seconded"] * 5
+    # each seconder was told the count its 附议 made (however the six were grouped)
+    told = [
+        int(n) for line in await h.bot_lines(ROOM3) for n in re.findall(r"目前共有 (\d+) 位", line)
+    ]
+    assert sorted(told) == [2, 3, 4, 5, 6]
