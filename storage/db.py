@@ -6,8 +6,9 @@ for SQLite (a single writer anyway), a small pool for PostgreSQL.
 
 A function may have a batch form (``@batched``): when several callers queue it at once,
 it runs once over all their arguments (the messages of many groups stored by one piece
-of work: one executemany, not one statement per message). Other work may ask for such a
-call to be made for it first (``before``: its message stored), and be given the result.
+of work: one executemany, not one statement per message). Other work may ask for such
+calls to be made for it first (``before``: its message stored, the open tickets it is
+compared with fetched), and be given their results.
 """
 
 from __future__ import annotations
