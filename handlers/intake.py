@@ -19,7 +19,7 @@ from storage.tickets import (
     IntakeKey,
     add_possible_complaint,
     alike_now,
-    alike_of,
+    ask_alike_ahead,
     create_ticket,
     intake_lock_key,
     lock_intake,
@@ -175,9 +175,8 @@ async def open_complaint(ctx: Context, u: Understanding, *, explicit: bool = Fal
         return ticket.id
 
     # the intake lock is declared, so complaints of many groups may share a transaction
-    # PostgreSQL: compared with open tickets fetched ahead with the other complaints of its
-    # group (on SQLite a query is a function call: it queries when it runs)
-    ahead = () if ctx.services.db.is_sqlite else ((alike_of, wanted),)
+    # (and be compared with open tickets fetched ahead for all of them)
+    ahead = ask_alike_ahead(ctx.services.db, wanted)
     await ctx.run(work, locks=(intake_lock_key(bid, category),), before=ahead)
 
 

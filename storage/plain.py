@@ -142,9 +142,9 @@ class Plain:
     def send_many(
         self, session: Session, rows: Sequence[Mapping[str, Any]]
     ) -> Callable[[], list[Any | None]]:
-        """PostgreSQL, inside a pipeline: send the statement for each of rows now; the
-        function returned gives, once the pipeline has synced, the first row each returned
-        (or None)."""
+        """PostgreSQL: send the statement for each of rows now, one round trip (or none of
+        its own inside a pipeline); the function returned gives the first row each returned
+        (or None), inside a pipeline once it has synced."""
         conn = session.connection()
         c = self._compile(conn.dialect)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -175,22 +175,15 @@ class Plain:
         if not rows:
             return []
         conn = session.connection()
+        if len(rows) > 1 and conn.dialect.name == "postgresql":
+            return self.send_many(session, rows)()
         c = self._compile(conn.dialect)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         out: list[Any | None] = []
         try:
-            if len(rows) > 1 and conn.dialect.name == "postgresql":
-                cursor.executemany(c.sql, [c.args(r) for r in rows], returning=True)
-                while True:
-                    out.append(cursor.fetchone())
-                    if not cursor.nextset():
-                        break
-            else:
-                for r in rows:
-                    cursor.execute(c.sql, c.args(r))
-                    out.append(cursor.fetchone())
+            for r in rows:
+                cursor.execute(c.sql, c.args(r))
+                out.append(cursor.fetchone())
         finally:
             cursor.close()
-        if len(out) != len(rows):
-            raise RuntimeError(f"{len(out)} results for {len(rows)} rows")
         return out

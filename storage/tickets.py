@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from storage.db import batched, held_locks, later
+from storage.db import Batched, Database, batched, held_locks, later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -361,7 +361,14 @@ class OpenTicket:
     reporters_count: int
 
 
-def _like_query(by_building: bool) -> Any:
+# how many open tickets, newest first, a complaint is compared with
+LIKE_LIMIT = 20
+
+
+def _like_query(category: Any, since: Any, building: Any = None) -> Any:
+    """The open tickets a complaint is compared with (OpenTicket's columns), newest first:
+    of its category opened since a moment, of its building when it has one. The values are
+    parameters, or the columns of a list of complaints (see _ALIKE_AHEAD)."""
     q = sa.select(
         col(Ticket.id),
         col(Ticket.number),
@@ -373,16 +380,19 @@ def _like_query(by_building: bool) -> Any:
     ).where(
         # the statuses are this module's constants, written into the SQL
         col(Ticket.status).in_([sa.literal_column(f"'{s}'") for s in OPEN_STATUSES]),
-        col(Ticket.category) == bindparam("category"),
-        col(Ticket.created_at) >= bindparam("since"),
+        col(Ticket.category) == category,
+        col(Ticket.created_at) >= since,
     )
-    if by_building:
-        q = q.where(col(Ticket.building_id) == bindparam("building"))
-    return q.order_by(col(Ticket.created_at).desc()).limit(20)
+    if building is not None:
+        q = q.where(col(Ticket.building_id) == building)
+    return q.order_by(col(Ticket.created_at).desc()).limit(LIKE_LIMIT)
 
 
 # built once: SQLAlchemy finds the compiled form in its cache without rebuilding it
-_LIKE = {True: Plain(_like_query(True)), False: Plain(_like_query(False))}
+_LIKE = {
+    True: Plain(_like_query(bindparam("category"), bindparam("since"), bindparam("building"))),
+    False: Plain(_like_query(bindparam("category"), bindparam("since"))),
+}
 
 
 _INTAKE_LOCK = Plain(
@@ -465,6 +475,19 @@ _SECONDED_PG = Plain(
 )
 
 
+def _seconded_pg_row(
+    ticket_id: int, person_id: str, message_id: int | None, now: datetime, major_reporters: int
+) -> dict[str, Any]:
+    """_SECONDED_PG's parameters."""
+    return {
+        "ticket_id": ticket_id,
+        "person_id": person_id,
+        "message_id": message_id,
+        "time": now,
+        "major_at": major_reporters,
+    }
+
+
 def add_reporter(
     session: Session,
     ticket_id: int,
@@ -479,14 +502,9 @@ def add_reporter(
     the count is raised in SQL, so two processes seconding at once both count.
     """
     if session.get_bind().dialect.name == "postgresql":
-        params = {
-            "ticket_id": ticket_id,
-            "person_id": person_id,
-            "message_id": message_id,
-            "time": now,
-            "major_at": major_reporters,
-        }
-        row = _SECONDED_PG.first(session, params)
+        row = _SECONDED_PG.first(
+            session, _seconded_pg_row(ticket_id, person_id, message_id, now, major_reporters)
+        )
         return None if row is None else int(row[0])
     new = _REPORTER.first(
         session,
@@ -510,10 +528,6 @@ def add_reporter(
         },
     )
     return count
-
-
-# how many open tickets, newest first, a complaint is compared with
-LIKE_LIMIT = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,19 +574,13 @@ class Alike:
         """add_reporter through this view: the new count of reporters, None if already one."""
         if (ticket.id, person_id) in self.reporters:
             return None
-        foreseen = ticket.reporters_count + 1
-        if not self.deferred:
-            count = add_reporter(session, ticket.id, person_id, message_id, now, major_reporters)
+        count: int | None
+        if self.deferred:
+            count = ticket.reporters_count + 1  # foreseen, checked as it is written
+            row = _seconded_pg_row(ticket.id, person_id, message_id, now, major_reporters)
+            later(session, _SECONDED_PG, row, expect=count)
         else:
-            params = {
-                "ticket_id": ticket.id,
-                "person_id": person_id,
-                "message_id": message_id,
-                "time": now,
-                "major_at": major_reporters,
-            }
-            later(session, _SECONDED_PG, params, expect=foreseen)
-            count = foreseen
+            count = add_reporter(session, ticket.id, person_id, message_id, now, major_reporters)
         self.reporters.add((ticket.id, person_id))
         if count is not None:
             self.tickets = [
@@ -604,33 +612,36 @@ def alike_now(session: Session, key: IntakeKey) -> Alike:
     return Alike([(None, t) for t in rows], set())
 
 
-_ALIKE_AHEAD = Plain(
-    sa.text(
-        f"""
-        SELECT k.building, k.category, t.id, t.number, t.category, t.reporter_id, t.summary,
-               t.keywords, t.reporters_count, t.created_at,
-               ARRAY(SELECT r.person_id FROM ticketreporter AS r
-                     WHERE r.ticket_id = t.id AND r.person_id = ANY(:persons)) AS known
-        FROM unnest(CAST(:buildings AS INTEGER[]), CAST(:categories AS VARCHAR[]),
-                    CAST(:since AS TIMESTAMP WITH TIME ZONE[])) AS k(building, category, since)
-        CROSS JOIN LATERAL (
-            SELECT id, number, category, reporter_id, summary, keywords, reporters_count,
-                   created_at
-            FROM ticket
-            WHERE status IN ({", ".join(f"'{s}'" for s in OPEN_STATUSES)})
-              AND category = k.category AND building_id = k.building
-              AND created_at >= k.since
-            ORDER BY created_at DESC
-            LIMIT {LIKE_LIMIT}
-        ) AS t
-        """
-    ).bindparams(
-        bindparam("persons", type_=postgresql.ARRAY(sa.String)),
-        bindparam("buildings", type_=postgresql.ARRAY(sa.Integer)),
-        bindparam("categories", type_=postgresql.ARRAY(sa.String)),
-        bindparam("since", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+def _alike_ahead_query() -> Any:
+    """_like_query for a list of (building, category, since), one LATERAL join (PostgreSQL),
+    with the opening time of each ticket and those of the group's senders who reported it."""
+    k = (
+        sa.func.unnest(
+            bindparam("buildings", type_=postgresql.ARRAY(sa.Integer)),
+            bindparam("categories", type_=postgresql.ARRAY(sa.String)),
+            bindparam("since", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+        )
+        .table_valued("building", "category", "since")
+        .render_derived(name="k")
     )
-)
+    t = (
+        _like_query(k.c.category, k.c.since, k.c.building)
+        .add_columns(col(Ticket.created_at))
+        .lateral("t")
+    )
+    known = (
+        sa.select(func.array_agg(col(TicketReporter.person_id)))
+        .where(
+            col(TicketReporter.ticket_id) == t.c.id,
+            col(TicketReporter.person_id)
+            == sa.any_(bindparam("persons", type_=postgresql.ARRAY(sa.String))),
+        )
+        .scalar_subquery()
+    )
+    return sa.select(k.c.building, k.c.category, *t.c, known).select_from(k.join(t, sa.true()))
+
+
+_ALIKE_AHEAD = Plain(_alike_ahead_query())
 
 
 def alike_ahead(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
@@ -661,7 +672,7 @@ def alike_ahead(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
     for b, c, *ticket, at, reporters in _ALIKE_AHEAD.rows(session, params):
         row = OpenTicket(*ticket)
         found[(b, c)].append((at, row))
-        known.update((row.id, p) for p in reporters)
+        known.update((row.id, p) for p in reporters or ())
     views: dict[tuple[int, str], Alike] = {}
     for pair, rows in found.items():
         rows.sort(key=lambda r: r[0], reverse=True)  # newest first
@@ -675,6 +686,12 @@ def alike_of(session: Session, key: IntakeKey) -> Alike | None:
     """A complaint's view, fetched ahead with its group's (see alike_ahead); alone, None:
     the complaint queries its own when handled (alike_now)."""
     return None
+
+
+def ask_alike_ahead(db: Database, key: IntakeKey) -> tuple[tuple[Batched[Any, Any], Any], ...]:
+    """What a complaint's work asks ``Database.run`` to fetch ahead (its ``before``): its
+    view on PostgreSQL; nothing on SQLite, where the complaint queries when it runs."""
+    return () if db.is_sqlite else ((alike_of, key),)
 
 
 def ticket_by_number(session: Session, number: int) -> Ticket | None:
