@@ -27,11 +27,12 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from loguru import logger
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import BigInteger, Engine, bindparam, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
+from storage import pgpipe
 from storage.plain import Plain
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -60,6 +61,8 @@ AUTOCHECKPOINT_PAGES = 20_000
 
 
 _NOTHING = object()
+# PostgreSQL: wait for, and hold until the transaction ends, the advisory lock of a key
+ADVISORY_LOCK = Plain(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
 
 
 class ChangedUnderIt(Exception):
@@ -119,19 +122,18 @@ def _later_check(got: list[Any], want: list[Any]) -> None:
 def _later_write(session: Session) -> None:
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
     expected: dict[Plain, list[Any]] = session.info.pop(_EXPECT, {})
-    if (len(pending) > 1 or expected) and session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL: the statements (the replies, the handled marks) in one round trip;
-        # what the checked ones returned is read once the pipeline has synced
+    if not pending:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # PostgreSQL: every row of every statement (the replies, the handled marks) in one
+        # round trip; what the checked ones returned is read once all have run
+        statements = list(pending)
+        batches = [st.pg_rows(session, pending[st], returning=st in expected) for st in statements]
         raw: Any = session.connection().connection.dbapi_connection
-        checked = []
-        with raw.pipeline():
-            for st, rows in pending.items():
-                if st in expected:
-                    checked.append((st.send_many(session, rows), expected[st]))
-                else:
-                    st.many(session, rows)
-        for sent, want in checked:
-            _later_check(sent(), want)
+        got = pgpipe.send(raw, batches)
+        for st, rows in zip(statements, got, strict=True):
+            if st in expected:
+                _later_check(rows, expected[st])
         return
     for st, rows in pending.items():
         if st in expected:
@@ -580,9 +582,8 @@ class Database:
         keys = sorted({k for job in group for k in job.locks or ()})
         if not keys:
             return
-        raw: Any = session.connection().connection.dbapi_connection
-        # one round trip; the keys are this code's integers, written into the SQL
-        raw.execute(";".join(f"SELECT pg_advisory_xact_lock({int(k)})" for k in keys))
+        # one round trip, with the transaction's BEGIN
+        ADVISORY_LOCK.many(session, [{"key": k} for k in keys])
         session.info[_HELD] = frozenset(keys)
 
     @staticmethod

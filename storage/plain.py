@@ -22,6 +22,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
 
+from storage import pgpipe
+from storage.pgpipe import to_dollar
+
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
@@ -31,14 +34,25 @@ class _Compiled:
     defaults: dict[str, Any]  # values fixed in the construct (the 1 of "count + 1")
     processors: tuple[tuple[str, Callable[[Any], Any]], ...]
     pick: Callable[[Mapping[str, Any]], Any]  # the values in SQL order, as a tuple
+    # PostgreSQL: the statement in libpq's $n style, and its values in that order
+    dollar: bytes | None = None
+    dollar_pick: Callable[[Mapping[str, Any]], Any] | None = None
 
-    def args(self, params: Mapping[str, Any]) -> Any:
+    def values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **params} if self.defaults else dict(params)
         for name, process in self.processors:
             values[name] = process(values[name])  # None too, as SQLAlchemy does (JSON: 'null')
+        return values
+
+    def args(self, params: Mapping[str, Any]) -> Any:
+        values = self.values(params)
         if self.positional:
             return self.pick(values)
         return {n: values[n] for n in self.names}
+
+    def dollar_args(self, params: Mapping[str, Any]) -> Any:
+        assert self.dollar_pick is not None
+        return self.dollar_pick(self.values(params))
 
 
 def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
@@ -88,14 +102,26 @@ class Plain:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 processors.append((name, process))
+        dollar: bytes | None = None
+        dollar_pick = None
+        if dialect.name == "postgresql" and not positional:
+            dollar, order = to_dollar(compiled.string)
+            dollar_pick = _picker(order)
         found = _Compiled(
-            compiled.string, names, positional, defaults, tuple(processors), _picker(names)
+            compiled.string,
+            names,
+            positional,
+            defaults,
+            tuple(processors),
+            _picker(names),
+            dollar,
+            dollar_pick,
         )
         self._compiled[dialect.name] = found
         return found
 
     def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Any:
-        """Execute once; the driver's cursor (fetch rows from it if the statement returns)."""
+        """SQLite: execute once; the driver's cursor (fetch rows from it if it returns)."""
         conn = session.connection()
         c = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -104,10 +130,17 @@ class Plain:
 
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
         """Execute once (nothing returned)."""
+        if session.connection().dialect.name == "postgresql":
+            pgpipe.send(_driver(session), [self.pg_rows(session, [params or {}])])
+            return
         self.run(session, params).close()
 
     def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once; every row returned, as plain tuples."""
+        if session.connection().dialect.name == "postgresql":
+            batch = self.pg_rows(session, [params or {}], every=True)
+            found: list[Any] = pgpipe.send(_driver(session), [batch])[0][0]
+            return found
         cursor = self.run(session, params)
         try:
             return list(cursor.fetchall())
@@ -116,67 +149,55 @@ class Plain:
 
     def first(self, session: Session, params: Mapping[str, Any] | None = None) -> Any | None:
         """Execute once; the first row returned (a plain tuple) or None."""
+        if session.connection().dialect.name == "postgresql":
+            batch = self.pg_rows(session, [params or {}], returning=True)
+            return pgpipe.send(_driver(session), [batch])[0][0]
         cursor = self.run(session, params)
         try:
             return cursor.fetchone()
         finally:
             cursor.close()
 
+    def pg_rows(
+        self,
+        session: Session,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        returning: bool = False,
+        every: bool = False,
+    ) -> pgpipe.Rows:
+        """PostgreSQL: the statement with each of rows' values, for ``pgpipe.send``."""
+        c = self._compile(session.connection().dialect)
+        if c.dollar is None:
+            raise ValueError("pg_rows: a statement compiled for PostgreSQL only")
+        return pgpipe.Rows(c.dollar, [c.dollar_args(r) for r in rows], returning, every)
+
     def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Execute for each of rows (nothing returned)."""
+        """Execute for each of rows (nothing returned); on PostgreSQL in one round trip."""
         if not rows:
             return
         conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            pgpipe.send(_driver(session), [self.pg_rows(session, rows)])
+            return
         c = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            if len(rows) == 1:
-                # psycopg's executemany costs twice a plain execute for one row (a pipeline
-                # entered and synced around it)
-                cursor.execute(c.sql, c.args(rows[0]))
-            else:
-                cursor.executemany(c.sql, [c.args(r) for r in rows])
+            cursor.executemany(c.sql, [c.args(r) for r in rows])
         finally:
             cursor.close()
-
-    def send_many(
-        self, session: Session, rows: Sequence[Mapping[str, Any]]
-    ) -> Callable[[], list[Any | None]]:
-        """PostgreSQL: send the statement for each of rows now, one round trip (or none of
-        its own inside a pipeline); the function returned gives the first row each returned
-        (or None), inside a pipeline once it has synced."""
-        conn = session.connection()
-        c = self._compile(conn.dialect)
-        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(c.sql, [c.args(r) for r in rows], returning=True)
-
-        def results() -> list[Any | None]:
-            out: list[Any | None] = []
-            try:
-                while True:
-                    out.append(cursor.fetchone())
-                    if not cursor.nextset():
-                        break
-            finally:
-                cursor.close()
-            if len(out) != len(rows):
-                raise RuntimeError(f"{len(out)} results for {len(rows)} rows")
-            return out
-
-        return results
 
     def many_first(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any | None]:
         """Execute for each of rows; for each, the first row it returned (or None).
 
-        On PostgreSQL one round trip for several (psycopg's executemany with returning);
-        one row, and on SQLite (where a statement is a function call) each row, is one
-        plain execute.
+        On PostgreSQL one round trip for all (``pgpipe``); on SQLite, where a statement is a
+        function call, each row is one plain execute.
         """
         if not rows:
             return []
         conn = session.connection()
-        if len(rows) > 1 and conn.dialect.name == "postgresql":
-            return self.send_many(session, rows)()
+        if conn.dialect.name == "postgresql":
+            return pgpipe.send(_driver(session), [self.pg_rows(session, rows, returning=True)])[0]
         c = self._compile(conn.dialect)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         out: list[Any | None] = []
@@ -187,3 +208,8 @@ class Plain:
         finally:
             cursor.close()
         return out
+
+
+def _driver(session: Session) -> Any:
+    """The driver's connection under the session's (in its transaction)."""
+    return session.connection().connection.dbapi_connection

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
-from storage.db import Batched, Database, batched, held_locks, later
+from storage.db import ADVISORY_LOCK, Batched, Database, batched, held_locks, later
 from storage.models import (
     OPEN_STATUSES,
     Counter,
@@ -395,11 +395,6 @@ _LIKE = {
 }
 
 
-_INTAKE_LOCK = Plain(
-    sa.select(sa.func.pg_advisory_xact_lock(bindparam("key", type_=sa.BigInteger)))
-)
-
-
 def intake_lock_key(building_id: int | None, category: str) -> int:
     """The advisory lock key of taking in complaints of one building and category."""
     digest = hashlib.blake2b(f"intake:{building_id}:{category}".encode(), digest_size=8)
@@ -419,7 +414,7 @@ def lock_intake(session: Session, building_id: int | None, category: str) -> Non
         return
     key = intake_lock_key(building_id, category)
     if key not in held_locks(session):
-        _INTAKE_LOCK.execute(session, {"key": key})
+        ADVISORY_LOCK.execute(session, {"key": key})
 
 
 def open_ticket_rows_like(

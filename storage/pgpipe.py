@@ -1,0 +1,177 @@
+"""PostgreSQL: many rows of statements in one round trip, straight through libpq.
+
+psycopg's ``executemany`` costs about 30 µs of the bot's Python per row (a prepared-statement
+lookup, a query converted, a cursor's results set, for every row), three times what the
+same rows cost sent to libpq directly. The few statements every message runs (its row
+stored, its reply queued, its mark as handled) are sent here instead: each statement
+prepared once per connection, its rows dumped by psycopg's own adapters (in C), everything
+in libpq's pipeline mode, one round trip for all, read by psycopg's own generators.
+
+Rows go in the session's transaction (begun here, as psycopg begins one, if none is open).
+A failing statement raises the error psycopg would raise (its SQLSTATE intact, so a lost
+deadlock is known as one); the transaction is then aborted, as it would be by psycopg.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import psycopg
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.generators import fetch_many
+from psycopg.generators import send as send_all
+
+_PARAM = re.compile(r"%\(([^)]+)\)s|%%")
+
+
+def to_dollar(sql: str) -> tuple[bytes, tuple[str, ...]]:
+    """A statement compiled in psycopg's named style (``%(name)s``) in libpq's ($1, $2 ...):
+    its text and the names of its parameters in their numbers' order."""
+    order: dict[str, int] = {}
+
+    def number(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name is None:
+            return "%"
+        return f"${order.setdefault(name, len(order) + 1)}"
+
+    text = _PARAM.sub(number, sql)
+    return text.encode(), tuple(order)
+
+
+# each statement's name, the same on every connection; which of them each connection has
+# prepared (a connection's prepared statements live as long as it does)
+_names: dict[bytes, bytes] = {}
+_counter = itertools.count()
+_names_lock = threading.Lock()
+_prepared: weakref.WeakKeyDictionary[Any, set[bytes]] = weakref.WeakKeyDictionary()
+
+
+def _prepared_on(conn: psycopg.Connection[Any]) -> set[bytes]:
+    """The statements prepared here on this connection (noticing psycopg's DEALLOCATE ALL).
+
+    psycopg forgets its own prepared statements after a ROLLBACK (of a savepoint too), a DROP
+    or an ALTER, and then deallocates all of the connection's, these too: its prepare
+    manager's ``clear`` says when it will. (psycopg 3.3: pinned in pyproject.toml.)
+    """
+    found = _prepared.get(conn)
+    if found is not None:
+        return found
+    ours: set[bytes] = set()
+    manager: Any = conn._prepared
+    clear = manager.clear
+
+    def clear_ours_too() -> bool:
+        dropping = bool(clear())
+        if dropping:
+            ours.clear()
+        return dropping
+
+    manager.clear = clear_ours_too
+    _prepared[conn] = ours
+    return ours
+
+
+def _name(sql: bytes) -> bytes:
+    found = _names.get(sql)
+    if found is None:
+        with _names_lock:
+            found = _names.setdefault(sql, b"rs_%d" % next(_counter))
+    return found
+
+
+@dataclass(slots=True)
+class Rows:
+    """One statement (in libpq's $n style) and the parameters of each time it runs."""
+
+    sql: bytes
+    params: list[Sequence[Any]]
+    # keep the first row each run returns (its RETURNING), as a plain tuple, or None
+    returning: bool = False
+    # keep every row each run returns, as a list of plain tuples (instead of the first)
+    every: bool = False
+
+
+def send(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
+    """Run the statements' rows in the connection's transaction, in order, in one round
+    trip; for each of ``batches``, the first row each run returned (None where none; the
+    list of all of them for a batch asking for ``every`` row; for a batch asking for
+    neither, an empty list)."""
+    pg = conn.pgconn
+    with conn.lock:
+        if pg.pipeline_status != pq.PipelineStatus.OFF:
+            raise psycopg.ProgrammingError("pgpipe.send inside a psycopg pipeline")
+        tx = Transformer(conn)
+        prepared = _prepared_on(conn)
+        commands: list[Callable[[], None]] = []
+        # what each command's result is: ("begin"/"prepare", sql) or (batch number, row)
+        expect: list[tuple[Any, Any]] = []
+        if pg.transaction_status == pq.TransactionStatus.IDLE and not conn.autocommit:
+            commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
+            expect.append(("begin", None))
+        preparing: list[bytes] = []
+        for number, batch in enumerate(batches):
+            if not batch.params:
+                continue
+            name = _name(batch.sql)
+            if name not in prepared and name not in preparing:
+                commands.append(partial(pg.send_prepare, name, batch.sql, None))
+                expect.append(("prepare", name))
+                preparing.append(name)
+            formats = [PyFormat.TEXT] * len(batch.params[0])
+            for row, values in enumerate(batch.params):
+                dumped = tx.dump_sequence(values, formats)
+                commands.append(partial(pg.send_query_prepared, name, dumped))
+                expect.append((number, row))
+        out: list[list[Any]] = [
+            [None] * len(b.params) if b.returning or b.every else [] for b in batches
+        ]
+        if not expect:
+            return out
+        pg.enter_pipeline_mode()
+        try:
+            # all of it into libpq's buffer (it writes out what passes 64 KiB as it goes),
+            # then sent together: psycopg's own pipeline polls and writes once per statement
+            for command in commands:
+                command()
+            pg.pipeline_sync()
+            conn.wait(send_all(pg))
+            results: list[list[Any]] = []
+            while True:
+                got = conn.wait(fetch_many(pg))
+                results.append(got)
+                if got and got[0].status == pq.ExecStatus.PIPELINE_SYNC:
+                    break
+        finally:
+            pg.exit_pipeline_mode()
+        error: psycopg.Error | None = None
+        for (what, where), got in zip(expect, results, strict=False):
+            res = got[-1]
+            status = res.status
+            if status == pq.ExecStatus.FATAL_ERROR:
+                if error is None:
+                    error = errors.error_from_result(res, encoding=conn.info.encoding)
+                continue
+            if status == pq.ExecStatus.PIPELINE_ABORTED:
+                continue
+            if what == "prepare":
+                prepared.add(where)
+            elif isinstance(what, int) and status == pq.ExecStatus.TUPLES_OK:
+                batch = batches[what]
+                if batch.every:
+                    tx.set_pgresult(res)
+                    out[what][where] = tx.load_rows(0, res.ntuples, tuple)
+                elif batch.returning and res.ntuples:
+                    tx.set_pgresult(res)
+                    out[what][where] = tx.load_row(0, tuple)
+        if error is not None:
+            raise error
+        return out
