@@ -17,7 +17,7 @@ from storage.models import Ticket
 from storage.tickets import (
     Alike,
     IntakeKey,
-    add_possible_complaint,
+    add_possible_complaint_later,
     alike_now,
     ask_alike_ahead,
     create_ticket,
@@ -186,7 +186,7 @@ async def keep_possible_complaint(ctx: Context, u: Understanding) -> None:
     ctx.intent = "possible"
 
     def work(session: Session, _tx: Tx) -> None:
-        add_possible_complaint(
+        add_possible_complaint_later(
             session,
             message_id=ctx.message_id,
             room_id=ctx.room_id,

@@ -122,11 +122,12 @@ def _later_check(got: list[Any], want: list[Any]) -> None:
 def _later_write(session: Session) -> None:
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
     expected: dict[Plain, list[Any]] = session.info.pop(_EXPECT, {})
-    if not pending:
-        return
+    if not pending and session.get_transaction() is None:
+        return  # nothing done: nothing asked for ahead either
     if session.get_bind().dialect.name == "postgresql":
         # PostgreSQL: every row of every statement (the replies, the handled marks) in one
-        # round trip; what the checked ones returned is read once all have run
+        # round trip, with anything still asked for ahead; the checked ones' results read
+        # once all have run
         statements = list(pending)
         batches = [st.pg_rows(session, pending[st], returning=st in expected) for st in statements]
         raw: Any = session.connection().connection.dbapi_connection
@@ -148,29 +149,44 @@ class Batched(Generic[X, T]):
     Called as usual it runs ``one``; ``Database.run`` runs the jobs of one Batched queued
     together as a single ``many`` call, which must return one result per item, in order.
     If that call fails, each item is run on its own, so one bad item cannot fail the rest.
+
+    ``ahead``, if given, is the many form in two steps: it asks for its statements
+    (``Plain.ahead``) and returns the function that reads their results. A group's batched
+    calls with it ask first, all of them, then read: on PostgreSQL their statements go to
+    the server together, with the group's locks, in one round trip.
     """
 
     def __init__(
         self,
         one: Callable[[Session, X], T],
         many: Callable[[Session, list[X]], list[T]],
+        ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
     ) -> None:
         self.one = one
         self.many = many
+        self.ahead = ahead
         self.__name__ = one.__name__
         self.__doc__ = one.__doc__
 
     def __call__(self, session: Session, item: X) -> T:
         return self.one(session, item)
 
+    def asked(self, session: Session, items: list[X]) -> Callable[[], list[T]]:
+        """The many form's results, asked for ahead where it can be."""
+        if self.ahead is not None:
+            return self.ahead(session, items)
+        results = self.many(session, items)
+        return lambda: results
+
 
 def batched(
     many: Callable[[Session, list[X]], list[T]],
+    ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
 ) -> Callable[[Callable[[Session, X], T]], Batched[X, T]]:
-    """Give a function of (session, item) its batch form."""
+    """Give a function of (session, item) its batch form (and that form in two steps)."""
 
     def wrap(one: Callable[[Session, X], T]) -> Batched[X, T]:
-        return Batched(one, many)
+        return Batched(one, many, ahead)
 
     return wrap
 
@@ -236,8 +252,20 @@ def make_engine(url: str) -> Engine:
     # use a moment ago is not: SQLAlchemy's pool_pre_ping would cost a round trip for every
     # transaction, one in five of all the round trips a busy bot makes.
     @event.listens_for(engine, "checkin")
-    def _idle_from(_dbapi_conn: Any, record: Any) -> None:
+    def _idle_from(dbapi_conn: Any, record: Any) -> None:
         record.info["idle_from"] = time.monotonic()
+        pgpipe.discard(dbapi_conn)
+
+    # Statements asked for ahead (pgpipe) go to the server before any other statement of
+    # their transaction, and go nowhere if it is rolled back first
+    @event.listens_for(engine, "before_cursor_execute")
+    def _send_asked(conn: Any, *_args: Any) -> None:
+        pgpipe.flush(conn.connection.dbapi_connection)
+
+    @event.listens_for(engine, "rollback")
+    def _drop_asked(conn: Any) -> None:
+        if not conn.invalidated:  # (an invalidated one is closed, its queue with it)
+            pgpipe.discard(conn.connection.dbapi_connection)
 
     @event.listens_for(engine, "checkout")
     def _ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
@@ -545,6 +573,10 @@ class Database:
                 if not self.is_sqlite:
                     self._lock_up_front(session, group)
                 outcomes, given = self._run_pooled(session, list(pooled.values()))
+                if not self.is_sqlite:
+                    # the locks, if no batched call took them along, before any job runs
+                    raw: Any = session.connection().connection.dbapi_connection
+                    pgpipe.flush(raw)
                 # one job needs no savepoint: if it fails, the fallback below runs each alone
                 outcomes += self._run_jobs(session, rest, given, savepoints=len(group) > 1)
                 _later_write(session)
@@ -582,8 +614,9 @@ class Database:
         keys = sorted({k for job in group for k in job.locks or ()})
         if not keys:
             return
-        # one round trip, with the transaction's BEGIN
-        ADVISORY_LOCK.many(session, [{"key": k} for k in keys])
+        # asked for ahead: they go to the server with the group's batched calls, in one
+        # round trip (or on their own, if it has none: Database._run_group sends them)
+        ADVISORY_LOCK.ahead(session, [{"key": k} for k in keys])
         session.info[_HELD] = frozenset(keys)
 
     @staticmethod
@@ -595,19 +628,31 @@ class Database:
         others (by id of their job, each at its place in the job's ``before``)."""
         outcomes: list[Outcome] = []
         given: dict[int, list[Any]] = {}
+
+        def lost(jobs: list[_Job], e: Exception) -> _Lost:
+            # the group is lost (see _run_jobs); the one job behind it, if one, is answered
+            alone = len(pooled) == 1 and len(jobs) == 1 and not _lost_a_race(e)
+            return _Lost(jobs[0] if alone else None, e)
+
+        # every call asks for its statements first, then each reads what they gave: on
+        # PostgreSQL all in one round trip, with the group's locks (_lock_up_front)
+        asked = []
         for fn, pairs in pooled:
             jobs = [job for job, _, _ in pairs]
-            items = [item for _, _, item in pairs]
             try:
-                results = fn.many(session, items)
-                if len(results) != len(items):
+                asked.append(fn.asked(session, [item for _, _, item in pairs]))
+            except Exception as e:
+                raise lost(jobs, e) from e
+        for (fn, pairs), read in zip(pooled, asked, strict=True):
+            jobs = [job for job, _, _ in pairs]
+            try:
+                results = read()
+                if len(results) != len(pairs):
                     raise RuntimeError(
-                        f"{fn.__name__}: {len(results)} results for {len(items)} items"
+                        f"{fn.__name__}: {len(results)} results for {len(pairs)} items"
                     )
             except Exception as e:
-                # the group is lost (see _run_jobs); the one job behind it, if one, is answered
-                alone = len(jobs) == 1 and not _lost_a_race(e)
-                raise _Lost(jobs[0] if alone else None, e) from e
+                raise lost(jobs, e) from e
             for (job, place, _), result in zip(pairs, results, strict=True):
                 if isinstance(job.fn, Batched):
                     outcomes.append((job, result, None))

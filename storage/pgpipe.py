@@ -100,15 +100,13 @@ class Rows:
     every: bool = False
 
 
-def send(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
+def _round_trip(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
     """Run the statements' rows in the connection's transaction, in order, in one round
-    trip; for each of ``batches``, the first row each run returned (None where none; the
-    list of all of them for a batch asking for ``every`` row; for a batch asking for
-    neither, an empty list)."""
+    trip; for each of ``batches``, what ``Answer`` gives."""
     pg = conn.pgconn
     with conn.lock:
         if pg.pipeline_status != pq.PipelineStatus.OFF:
-            raise psycopg.ProgrammingError("pgpipe.send inside a psycopg pipeline")
+            raise psycopg.ProgrammingError("pgpipe: inside a psycopg pipeline")
         tx = Transformer(conn)
         prepared = _prepared_on(conn)
         commands: list[Callable[[], None]] = []
@@ -175,3 +173,68 @@ def send(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[An
         if error is not None:
             raise error
         return out
+
+
+class Answer:
+    """What one queued statement's rows returned, read once its round trip is made (made
+    then, if not yet): for each row, the first row it returned (None where none); the list
+    of all of them for a statement asking for ``every`` row; for a statement asking for
+    neither, an empty list. The error that failed the round trip, raised, if one did."""
+
+    __slots__ = ("_conn", "_error", "_rows")
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._rows: list[Any] | None = None
+        self._error: BaseException | None = None
+
+    def __call__(self) -> list[Any]:
+        if self._rows is None and self._error is None:
+            flush(self._conn)
+        if self._error is not None:
+            raise self._error
+        if self._rows is None:
+            raise psycopg.InterfaceError(
+                "pgpipe: asked for in a transaction rolled back before its round trip"
+            )
+        return self._rows
+
+
+# per connection: the statements queued for its next round trip, with their answers
+_queues: weakref.WeakKeyDictionary[Any, list[tuple[Rows, Answer]]] = weakref.WeakKeyDictionary()
+
+
+def queue(conn: psycopg.Connection[Any], batch: Rows) -> Answer:
+    """Have the statement's rows run with the connection's next round trip (``flush``, or
+    the reading of any answer queued with them), after what was queued before them."""
+    answer = Answer(conn)
+    _queues.setdefault(conn, []).append((batch, answer))
+    return answer
+
+
+def flush(conn: psycopg.Connection[Any]) -> None:
+    """Make the round trip of what is queued on the connection, if anything."""
+    queued = _queues.pop(conn, None)
+    if not queued:
+        return
+    try:
+        got = _round_trip(conn, [batch for batch, _ in queued])
+    except BaseException as exc:
+        for _, answer in queued:
+            answer._error = exc
+        raise
+    for (_, answer), rows in zip(queued, got, strict=True):
+        answer._rows = rows
+
+
+def discard(conn: psycopg.Connection[Any]) -> None:
+    """Forget what is queued on the connection (its transaction is being rolled back)."""
+    _queues.pop(conn, None)
+
+
+def send(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
+    """Run the statements' rows now, after anything queued, in one round trip; for each
+    of ``batches``, what its ``Answer`` gives."""
+    answers = [queue(conn, batch) for batch in batches]
+    flush(conn)
+    return [answer() for answer in answers]

@@ -131,15 +131,14 @@ class Plain:
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
         """Execute once (nothing returned)."""
         if session.connection().dialect.name == "postgresql":
-            pgpipe.send(_driver(session), [self.pg_rows(session, [params or {}])])
+            self.ahead(session, [params or {}])()
             return
         self.run(session, params).close()
 
     def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once; every row returned, as plain tuples."""
         if session.connection().dialect.name == "postgresql":
-            batch = self.pg_rows(session, [params or {}], every=True)
-            found: list[Any] = pgpipe.send(_driver(session), [batch])[0][0]
+            found: list[Any] = self.ahead(session, [params or {}], every=True)()[0]
             return found
         cursor = self.run(session, params)
         try:
@@ -150,13 +149,48 @@ class Plain:
     def first(self, session: Session, params: Mapping[str, Any] | None = None) -> Any | None:
         """Execute once; the first row returned (a plain tuple) or None."""
         if session.connection().dialect.name == "postgresql":
-            batch = self.pg_rows(session, [params or {}], returning=True)
-            return pgpipe.send(_driver(session), [batch])[0][0]
+            return self.ahead(session, [params or {}], returning=True)()[0]
         cursor = self.run(session, params)
         try:
             return cursor.fetchone()
         finally:
             cursor.close()
+
+    def ahead(
+        self,
+        session: Session,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        returning: bool = False,
+        every: bool = False,
+    ) -> Callable[[], list[Any]]:
+        """Execute for each of rows; the function returned gives, for each, the first row it
+        returned (``returning``: a plain tuple, or None), or the list of them all (``every``),
+        and an empty list when asked for neither.
+
+        On PostgreSQL the rows are queued for the connection's next round trip (``pgpipe``),
+        made when the function is called if nothing made it before: statements asked for
+        ahead by several callers go together. On SQLite, where a statement is a function
+        call, they run at once.
+        """
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            batch = self.pg_rows(session, rows, returning=returning, every=every)
+            return pgpipe.queue(_driver(session), batch)
+        c = self._compile(conn.dialect)
+        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        out: list[Any] = []
+        try:
+            if not (returning or every):
+                if rows:
+                    cursor.executemany(c.sql, [c.args(r) for r in rows])
+            else:
+                for r in rows:
+                    cursor.execute(c.sql, c.args(r))
+                    out.append(cursor.fetchall() if every else cursor.fetchone())
+        finally:
+            cursor.close()
+        return lambda: out
 
     def pg_rows(
         self,
@@ -174,18 +208,8 @@ class Plain:
 
     def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute for each of rows (nothing returned); on PostgreSQL in one round trip."""
-        if not rows:
-            return
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            pgpipe.send(_driver(session), [self.pg_rows(session, rows)])
-            return
-        c = self._compile(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(c.sql, [c.args(r) for r in rows])
-        finally:
-            cursor.close()
+        if rows:
+            self.ahead(session, rows)()
 
     def many_first(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> list[Any | None]:
         """Execute for each of rows; for each, the first row it returned (or None).
@@ -193,21 +217,7 @@ class Plain:
         On PostgreSQL one round trip for all (``pgpipe``); on SQLite, where a statement is a
         function call, each row is one plain execute.
         """
-        if not rows:
-            return []
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            return pgpipe.send(_driver(session), [self.pg_rows(session, rows, returning=True)])[0]
-        c = self._compile(conn.dialect)
-        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        out: list[Any | None] = []
-        try:
-            for r in rows:
-                cursor.execute(c.sql, c.args(r))
-                out.append(cursor.fetchone())
-        finally:
-            cursor.close()
-        return out
+        return self.ahead(session, rows, returning=True)() if rows else []
 
 
 def _driver(session: Session) -> Any:

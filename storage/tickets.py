@@ -639,44 +639,59 @@ def _alike_ahead_query() -> Any:
 _ALIKE_AHEAD = Plain(_alike_ahead_query())
 
 
-def alike_ahead(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
-    """The views of a group's complaints, fetched by one statement before any is handled
+def alike_ahead(session: Session, keys: list[IntakeKey]) -> Callable[[], list[Alike | None]]:
+    """The views of a group's complaints, asked for by one statement before any is handled
     (PostgreSQL; None for each on SQLite, where a query costs no round trip, and for a
-    complaint of no building): complaints of one building and category share one.
+    complaint of no building): complaints of one building and category share one. The
+    function returned reads them (see Batched's ``ahead``).
 
-    Their intake locks are held (``Database.run``'s ``locks``, taken first), so no other
-    transaction takes in a complaint of theirs meanwhile.
+    Their intake locks are held (``Database.run``'s ``locks``, taken first: in the same
+    round trip, before this statement), so no other transaction takes in a complaint of
+    theirs meanwhile.
     """
+    none: list[Alike | None] = [None] * len(keys)
     if session.get_bind().dialect.name != "postgresql":
-        return [None] * len(keys)
+        return lambda: none
     since: dict[tuple[int, str], datetime] = {}
     for k in keys:
         if k.building_id is not None:
             pair = (k.building_id, k.category)
             since[pair] = min(since.get(pair, k.since), k.since)
     if not since:
-        return [None] * len(keys)
+        return lambda: none
     params = {
         "persons": sorted({k.person_id for k in keys}),
         "buildings": [b for b, _ in since],
         "categories": [c for _, c in since],
         "since": list(since.values()),
     }
-    found: dict[tuple[int, str], list[tuple[datetime, OpenTicket]]] = {p: [] for p in since}
-    known: set[tuple[int, str]] = set()
-    for b, c, *ticket, at, reporters in _ALIKE_AHEAD.rows(session, params):
-        row = OpenTicket(*ticket)
-        found[(b, c)].append((at, row))
-        known.update((row.id, p) for p in reporters or ())
-    views: dict[tuple[int, str], Alike] = {}
-    for pair, rows in found.items():
-        rows.sort(key=lambda r: r[0], reverse=True)  # newest first
-        # the pairs name their tickets: one set serves every view
-        views[pair] = Alike(list(rows), known, deferred=True)
-    return [None if k.building_id is None else views[(k.building_id, k.category)] for k in keys]
+    asked = _ALIKE_AHEAD.ahead(session, [params], every=True)
+
+    def views() -> list[Alike | None]:
+        found: dict[tuple[int, str], list[tuple[datetime, OpenTicket]]] = {p: [] for p in since}
+        known: set[tuple[int, str]] = set()
+        for b, c, *ticket, at, reporters in asked()[0]:
+            row = OpenTicket(*ticket)
+            found[(b, c)].append((at, row))
+            known.update((row.id, p) for p in reporters or ())
+        shared: dict[tuple[int, str], Alike] = {}
+        for pair, rows in found.items():
+            rows.sort(key=lambda r: r[0], reverse=True)  # newest first
+            # the pairs name their tickets: one set serves every view
+            shared[pair] = Alike(list(rows), known, deferred=True)
+        return [
+            None if k.building_id is None else shared[(k.building_id, k.category)] for k in keys
+        ]
+
+    return views
 
 
-@batched(alike_ahead)
+def alike_all(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
+    """alike_ahead, read at once."""
+    return alike_ahead(session, keys)()
+
+
+@batched(alike_all, alike_ahead)
 def alike_of(session: Session, key: IntakeKey) -> Alike | None:
     """A complaint's view, fetched ahead with its group's (see alike_ahead); alone, None:
     the complaint queries its own when handled (alike_now)."""
@@ -720,7 +735,7 @@ _POSSIBLE_COLUMNS = (
 _POSSIBLE = Plain(insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}))
 
 
-def add_possible_complaint(
+def add_possible_complaint_later(
     session: Session,
     *,
     message_id: int,
@@ -733,9 +748,11 @@ def add_possible_complaint(
     confidence: float,
     now: datetime,
 ) -> None:
-    """Keep a message the classifier was unsure of for the stewards to look at."""
-    _POSSIBLE.execute(
+    """Keep a message the classifier was unsure of for the stewards to look at (written
+    at the end of the transaction with the others like it: storage.db.later)."""
+    later(
         session,
+        _POSSIBLE,
         {
             "message_id": message_id,
             "room_id": room_id,
@@ -918,20 +935,22 @@ _RENAME = Plain(
 )
 
 
-def _insert_messages(session: Session, msgs: list[NewMessage]) -> dict[str, int]:
-    """INSERT … ON CONFLICT DO NOTHING of many messages: the new ids by channel id.
+def _insert_messages(session: Session, msgs: list[NewMessage]) -> Callable[[], dict[str, int]]:
+    """INSERT … ON CONFLICT DO NOTHING of many messages, asked ahead (Plain.ahead): the
+    function returned gives the new ids by channel id.
 
     Channel ids that already existed (or come twice in msgs) are absent from the answer.
     """
     rows: dict[str, dict[str, Any]] = {}
     for m in msgs:
         rows.setdefault(m.channel_message_id, m.row())
-    found = _MESSAGE_INSERT.many_first(session, list(rows.values()))
-    return {cid: int(r[0]) for cid, r in zip(rows, found, strict=True) if r is not None}
+    found = _MESSAGE_INSERT.ahead(session, list(rows.values()), returning=True)
+    return lambda: {cid: int(r[0]) for cid, r in zip(rows, found(), strict=True) if r is not None}
 
 
 def _insert_senders(session: Session, msgs: list[NewMessage]) -> None:
-    """Create the senders not seen before (and keep their display names fresh)."""
+    """Create the senders not seen before (and keep their display names fresh); asked
+    ahead, sent with the messages."""
     people: dict[str, str] = {}
     for m in msgs:
         if m.new_sender:
@@ -939,11 +958,47 @@ def _insert_senders(session: Session, msgs: list[NewMessage]) -> None:
     if not people:
         return
     now = msgs[0].received_at
-    _PERSON_INSERT.many(
+    _PERSON_INSERT.ahead(
         session,
         [{"id": p, "name": n, "created_at": now, "erased": False} for p, n in people.items()],
     )
-    _RENAME.many(session, [{"pid": p, "new_name": n} for p, n in people.items() if n])
+    renamed = [{"pid": p, "new_name": n} for p, n in people.items() if n]
+    if renamed:
+        _RENAME.ahead(session, renamed)
+
+
+def store_messages_ahead(
+    session: Session, msgs: list[NewMessage]
+) -> Callable[[], list[StoredMessage]]:
+    """store_messages in two steps: its statements asked for ahead (on PostgreSQL sent with
+    whatever else is asked for; see Batched), the function returned reads their outcome."""
+    _insert_senders(session, msgs)
+    inserted = _insert_messages(session, msgs)
+
+    def outcome() -> list[StoredMessage]:
+        new = inserted()
+        old_ids = {m.channel_message_id for m in msgs} - new.keys()
+        old: dict[str, tuple[int, bool]] = {}
+        if old_ids:
+            rows = session.connection().execute(
+                select(Message.channel_message_id, Message.id, Message.handled).where(
+                    col(Message.channel_message_id).in_(sorted(old_ids))
+                )
+            )
+            old = {str(cid): (int(mid), bool(handled)) for cid, mid, handled in rows}
+        out: list[StoredMessage] = []
+        for m in msgs:
+            cid = m.channel_message_id
+            first = new.pop(cid, None)
+            if first is not None:
+                out.append(StoredMessage(first, False, False))
+                old[cid] = (first, False)  # the same id again in this batch is a replay
+            else:
+                mid, handled = old[cid]
+                out.append(StoredMessage(mid, True, handled))
+        return out
+
+    return outcome
 
 
 def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
@@ -952,31 +1007,10 @@ def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessa
     Their senders are created (display names kept fresh) in the same transaction. One
     with an ``intent`` (chit-chat) is stored as handled, needing nothing more.
     """
-    _insert_senders(session, msgs)
-    new = _insert_messages(session, msgs)
-    old_ids = {m.channel_message_id for m in msgs} - new.keys()
-    old: dict[str, tuple[int, bool]] = {}
-    if old_ids:
-        rows = session.connection().execute(
-            select(Message.channel_message_id, Message.id, Message.handled).where(
-                col(Message.channel_message_id).in_(sorted(old_ids))
-            )
-        )
-        old = {str(cid): (int(mid), bool(handled)) for cid, mid, handled in rows}
-    out: list[StoredMessage] = []
-    for m in msgs:
-        cid = m.channel_message_id
-        first = new.pop(cid, None)
-        if first is not None:
-            out.append(StoredMessage(first, False, False))
-            old[cid] = (first, False)  # the same id again in this batch is a replay
-        else:
-            mid, handled = old[cid]
-            out.append(StoredMessage(mid, True, handled))
-    return out
+    return store_messages_ahead(session, msgs)()
 
 
-@batched(store_messages)
+@batched(store_messages, store_messages_ahead)
 def store_incoming(session: Session, msg: NewMessage) -> StoredMessage:
     """Store one incoming message (see store_messages); the messages queued together,
     themselves or as the ``before`` of their handling, are stored by one call."""

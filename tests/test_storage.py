@@ -14,20 +14,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import bindparam, create_engine, event, insert, text
 from sqlmodel import Session, col, func, select
 
-from storage import Database
+from storage import Database, pgpipe
 from storage.db import Batched, _Job, batched, held_locks
 from storage.models import Counter, Message, Person
+from storage.plain import Plain
 from storage.tickets import (
     _MESSAGE_INSERT,
     _PERSON_INSERT,
     Alike,
+    IntakeKey,
     NewMessage,
     StoredMessage,
+    alike_of,
     intake_lock_key,
+    mark_handled_later,
     next_number,
     store_incoming,
     store_message,
@@ -766,3 +771,136 @@ async def test_sqlite_writer_keeps_its_connection_while_the_checkpointer_runs(
     switches = sum(a != b for a, b in itertools.pairwise(used))
     # (one at most: the checkpointer's first pass may take the connection the writer used)
     assert len(used) == 60 and switches <= 1, f"{switches} switches in {len(used)} checkouts"
+
+
+def _person_row(pid: str) -> dict[str, Any]:
+    return {"id": pid, "name": pid, "created_at": NOW, "erased": False}
+
+
+def _record_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
+    """The statements of each pgpipe round trip made from now on, in order."""
+    trips: list[list[bytes]] = []
+    real = pgpipe._round_trip
+
+    def recorded(conn: Any, batches: Any) -> Any:
+        trips.append([b.sql for b in batches])
+        return real(conn, batches)
+
+    monkeypatch.setattr(pgpipe, "_round_trip", recorded)
+    return trips
+
+
+@pytest.mark.postgres
+async def test_a_group_sends_its_locks_and_batched_calls_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The advisory locks a group declared, its messages stored and its complaints' open
+    tickets fetched ahead go to the server together, locks first; the jobs' replies and
+    handled marks together at the end."""
+    async with _postgres_database() as d:
+        building, _tid = await _building_with_ticket(d)
+        trips = _record_round_trips(monkeypatch)
+        key = IntakeKey(building, "lighting", NOW - timedelta(hours=1), "r2")
+        seen: list[tuple[int, int]] = []
+
+        def complaint(session: Session, stored: StoredMessage, alike: Alike | None) -> int:
+            assert alike is not None
+            seen.append((stored.id, len(alike.tickets)))
+            mark_handled_later(session, stored.id, "complaint")
+            return stored.id
+
+        loop = asyncio.get_running_loop()
+        group = [
+            _job(d, store_incoming, _message("chat-1", intent="none")),
+            _Job(
+                complaint,
+                (),
+                loop,
+                loop.create_future(),
+                (intake_lock_key(building, "lighting"),),
+                ((store_incoming, _message("c-1", sender="r2")), (alike_of, key)),
+            ),
+        ]
+        await asyncio.to_thread(d._run_group, group)
+        results = await asyncio.gather(*(job.future for job in group))
+        assert seen == [(results[1], 1)]  # its own message, and the open ticket
+        assert len(trips) == 2  # everything asked ahead, then everything written at the end
+        first = b" ".join(trips[0])
+        assert first.index(b"pg_advisory_xact_lock") < first.index(b"INSERT INTO message")
+        assert first.index(b"INSERT INTO message") < first.index(b"FROM unnest")
+        assert len(trips[1]) == 1 and trips[1][0].startswith(b"UPDATE message")
+        handled = await d.run(
+            lambda s: {m.channel_message_id: m.handled for m in s.exec(select(Message))}
+        )
+        assert handled == {"chat-1": True, "c-1": True}
+
+
+@pytest.mark.postgres
+async def test_statements_prepared_here_survive_psycopg_deallocating_its_own() -> None:
+    """psycopg, after a rollback (of a savepoint too), deallocates every prepared statement
+    of the connection, those pgpipe prepared as well: pgpipe prepares them again."""
+    async with _postgres_database() as d:
+
+        def work(session: Session) -> list[Any]:
+            raw: Any = session.connection().connection.dbapi_connection
+            got = [_PERSON_INSERT.many_first(session, [_person_row("a")])]
+            for _ in range(6):  # psycopg prepares a statement run this often
+                raw.execute("SELECT count(*) FROM person WHERE id = %s", ("a",))
+            raw.execute("SAVEPOINT s; ROLLBACK TO SAVEPOINT s")
+            got.append(_PERSON_INSERT.many_first(session, [_person_row("b")]))
+            return got
+
+        await d.run(work)
+        people = await d.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+        assert people == ["a", "b"]
+
+
+@pytest.mark.postgres
+async def test_statements_asked_ahead_go_nowhere_when_their_transaction_rolls_back() -> None:
+    """Rolled back before their round trip, on a connection kept (and when it goes back to
+    the pool): they are not sent with the next transaction's statements."""
+    async with _postgres_database() as d:
+
+        def on_one_connection() -> list[str]:
+            with d.engine.connect() as conn, Session(bind=conn) as session:
+                _PERSON_INSERT.ahead(session, [_person_row("never")])
+                session.rollback()  # before anything made the round trip
+                _PERSON_INSERT.many(session, [_person_row("kept")])
+                session.commit()
+                return sorted(p.id for p in session.exec(select(Person)))
+
+        def in_a_session(session: Session) -> None:
+            _PERSON_INSERT.ahead(session, [_person_row("never either")])
+            raise RuntimeError("the work gives up before its round trip")
+
+        assert await asyncio.to_thread(on_one_connection) == ["kept"]
+        with pytest.raises(RuntimeError):
+            await d.run(in_a_session)
+        await d.run(lambda s: _PERSON_INSERT.many(s, [_person_row("later")]))
+        people = await d.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+        assert people == ["kept", "later"]
+
+
+@pytest.mark.postgres
+async def test_a_failing_statement_in_a_round_trip_raises_its_own_error() -> None:
+    """A statement that fails among others raises psycopg's error for it (its SQLSTATE
+    intact), every answer of the round trip raises it, and nothing of it stays."""
+    plain_insert = Plain(
+        insert(Person).values({c: bindparam(c) for c in ("id", "name", "created_at", "erased")})
+    )
+    async with _postgres_database() as d:
+
+        def work(session: Session) -> None:
+            before = _PERSON_INSERT.ahead(session, [_person_row("first")])
+            clash = plain_insert.ahead(session, [_person_row("x"), _person_row("x")])
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                clash()
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                before()
+            raise RuntimeError("the work gives up")
+
+        with pytest.raises(RuntimeError):
+            await d.run(work)
+        assert await d.run(lambda s: list(s.exec(select(Person)))) == []
+        await d.run(lambda s: _PERSON_INSERT.many(s, [_person_row("after")]))
+        assert await d.run(lambda s: [p.id for p in s.exec(select(Person))]) == ["after"]
