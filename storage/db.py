@@ -129,8 +129,11 @@ def _later_write(session: Session) -> None:
         # round trip, with anything still asked for ahead; the checked ones' results read
         # once all have run
         statements = list(pending)
-        batches = [st.pg_rows(session, pending[st], returning=st in expected) for st in statements]
-        raw: Any = session.connection().connection.dbapi_connection
+        conn = session.connection()
+        batches = [
+            st.pg_rows(conn.dialect, pending[st], returning=st in expected) for st in statements
+        ]
+        raw: Any = conn.connection.dbapi_connection
         got = pgpipe.send(raw, batches)
         for st, rows in zip(statements, got, strict=True):
             if st in expected:

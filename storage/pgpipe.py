@@ -25,9 +25,11 @@ from typing import Any
 
 import psycopg
 from psycopg import errors, pq
+from psycopg.abc import PQGen
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many
 from psycopg.generators import send as send_all
+from psycopg.pq.abc import PGconn, PGresult
 
 _PARAM = re.compile(r"%\(([^)]+)\)s|%%")
 
@@ -141,13 +143,7 @@ def _round_trip(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[
             for command in commands:
                 command()
             pg.pipeline_sync()
-            conn.wait(send_all(pg))
-            results: list[list[Any]] = []
-            while True:
-                got = conn.wait(fetch_many(pg))
-                results.append(got)
-                if got and got[0].status == pq.ExecStatus.PIPELINE_SYNC:
-                    break
+            results = conn.wait(_exchange(pg))
         finally:
             pg.exit_pipeline_mode()
         error: psycopg.Error | None = None
@@ -173,6 +169,18 @@ def _round_trip(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[
         if error is not None:
             raise error
         return out
+
+
+def _exchange(pg: PGconn) -> PQGen[list[list[PGresult]]]:
+    """Send what is in libpq's buffer, then read every result up to the pipeline's sync:
+    one wait for the whole round trip (psycopg's generators, which never block)."""
+    yield from send_all(pg)
+    results: list[list[PGresult]] = []
+    while True:
+        got: list[PGresult] = yield from fetch_many(pg)
+        results.append(got)
+        if got and got[0].status == pq.ExecStatus.PIPELINE_SYNC:
+            return results
 
 
 class Answer:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
 
@@ -120,27 +120,40 @@ class Plain:
         self._compiled[dialect.name] = found
         return found
 
-    def run(self, session: Session, params: Mapping[str, Any] | None = None) -> Any:
-        """SQLite: execute once; the driver's cursor (fetch rows from it if it returns)."""
-        conn = session.connection()
+    def _cursor(self, conn: Connection, params: Mapping[str, Any] | None) -> Any:
+        """SQLite: execute once on the session's connection; the driver's cursor."""
         c = self._compile(conn.dialect)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(c.sql, c.args(params or {}))
         return cursor
 
+    def _queue(
+        self,
+        conn: Connection,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        returning: bool = False,
+        every: bool = False,
+    ) -> pgpipe.Answer:
+        """PostgreSQL: rows queued for the connection's next round trip."""
+        batch = self.pg_rows(conn.dialect, rows, returning=returning, every=every)
+        return pgpipe.queue(conn.connection.dbapi_connection, batch)  # type: ignore[arg-type]
+
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
         """Execute once (nothing returned)."""
-        if session.connection().dialect.name == "postgresql":
-            self.ahead(session, [params or {}])()
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            self._queue(conn, [params or {}])()
             return
-        self.run(session, params).close()
+        self._cursor(conn, params).close()
 
     def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once; every row returned, as plain tuples."""
-        if session.connection().dialect.name == "postgresql":
-            found: list[Any] = self.ahead(session, [params or {}], every=True)()[0]
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            found: list[Any] = self._queue(conn, [params or {}], every=True)()[0]
             return found
-        cursor = self.run(session, params)
+        cursor = self._cursor(conn, params)
         try:
             return list(cursor.fetchall())
         finally:
@@ -148,9 +161,10 @@ class Plain:
 
     def first(self, session: Session, params: Mapping[str, Any] | None = None) -> Any | None:
         """Execute once; the first row returned (a plain tuple) or None."""
-        if session.connection().dialect.name == "postgresql":
-            return self.ahead(session, [params or {}], returning=True)()[0]
-        cursor = self.run(session, params)
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            return self._queue(conn, [params or {}], returning=True)()[0]
+        cursor = self._cursor(conn, params)
         try:
             return cursor.fetchone()
         finally:
@@ -175,8 +189,7 @@ class Plain:
         """
         conn = session.connection()
         if conn.dialect.name == "postgresql":
-            batch = self.pg_rows(session, rows, returning=returning, every=every)
-            return pgpipe.queue(_driver(session), batch)
+            return self._queue(conn, rows, returning=returning, every=every)
         c = self._compile(conn.dialect)
         cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         out: list[Any] = []
@@ -194,14 +207,14 @@ class Plain:
 
     def pg_rows(
         self,
-        session: Session,
+        dialect: Dialect,
         rows: Sequence[Mapping[str, Any]],
         *,
         returning: bool = False,
         every: bool = False,
     ) -> pgpipe.Rows:
-        """PostgreSQL: the statement with each of rows' values, for ``pgpipe.send``."""
-        c = self._compile(session.connection().dialect)
+        """PostgreSQL: the statement with each of rows' values, for ``pgpipe``."""
+        c = self._compile(dialect)
         if c.dollar is None:
             raise ValueError("pg_rows: a statement compiled for PostgreSQL only")
         return pgpipe.Rows(c.dollar, [c.dollar_args(r) for r in rows], returning, every)
@@ -218,8 +231,3 @@ class Plain:
         function call, each row is one plain execute.
         """
         return self.ahead(session, rows, returning=True)() if rows else []
-
-
-def _driver(session: Session) -> Any:
-    """The driver's connection under the session's (in its transaction)."""
-    return session.connection().connection.dbapi_connection
