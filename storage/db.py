@@ -27,6 +27,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from loguru import logger
+from psycopg.errors import DivisionByZero
 from sqlalchemy import BigInteger, Engine, bindparam, create_engine, event, func, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
@@ -84,9 +85,14 @@ def later(
     ``expect``: the value the statement's first returned column must have (a statement
     given one must always be given one). Work that wrote what it foresaw a write would
     give (a count of reporters in its reply) has it checked; if the write gives anything
-    else, ``ChangedUnderIt`` fails the transaction, and its work runs again.
+    else, ``ChangedUnderIt`` fails the transaction, and its work runs again. On PostgreSQL
+    the transaction's COMMIT goes in the same round trip as these writes, so the statement
+    checks it itself: the value is its parameter ``expect``, and it divides by zero where
+    its first column would differ (tickets._SECONDED_FORESEEN), which stops the commit.
     """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.setdefault(_LATER, {})
+    if expect is not _NOTHING:
+        params = {**params, "expect": expect}
     pending.setdefault(statement, []).append(params)
     if expect is not _NOTHING:
         expected: dict[Plain, list[Any]] = session.info.setdefault(_EXPECT, {})
@@ -119,31 +125,39 @@ def _later_check(got: list[Any], want: list[Any]) -> None:
             )
 
 
-def _later_write(session: Session) -> None:
+def _finish(session: Session) -> None:
+    """The transaction's writes left for its end (``later``), then its commit.
+
+    PostgreSQL: every row of every statement (the replies, the handled marks, the 附议), with
+    anything still asked for ahead, and the COMMIT, in one round trip. A statement given
+    ``expect`` checks it there itself (see ``later``): the commit then never runs.
+    """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
     expected: dict[Plain, list[Any]] = session.info.pop(_EXPECT, {})
-    if not pending and session.get_transaction() is None:
-        return  # nothing done: nothing asked for ahead either
-    if session.get_bind().dialect.name == "postgresql":
-        # PostgreSQL: every row of every statement (the replies, the handled marks) in one
-        # round trip, with anything still asked for ahead; the checked ones' results read
-        # once all have run
+    if (
+        pending or session.get_transaction() is not None
+    ) and session.get_bind().dialect.name == "postgresql":
+        session.flush()  # ORM changes not flushed yet go in before the commit
         statements = list(pending)
         conn = session.connection()
         batches = [
             st.pg_rows(conn.dialect, pending[st], returning=st in expected) for st in statements
         ]
         raw: Any = conn.connection.dbapi_connection
-        got = pgpipe.send(raw, batches)
+        try:
+            got = pgpipe.send(raw, batches, commit=True)
+        except DivisionByZero as exc:
+            raise ChangedUnderIt(f"a write at the end of the transaction: {exc}") from exc
         for st, rows in zip(statements, got, strict=True):
             if st in expected:
                 _later_check(rows, expected[st])
-        return
-    for st, rows in pending.items():
-        if st in expected:
-            _later_check(st.many_first(session, rows), expected[st])
-        else:
-            st.many(session, rows)
+    else:
+        for st, rows in pending.items():
+            if st in expected:
+                _later_check(st.many_first(session, rows), expected[st])
+            else:
+                st.many(session, rows)
+    session.commit()
 
 
 class Batched(Generic[X, T]):
@@ -433,8 +447,7 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             try:
                 result = fn(session, *args)
-                _later_write(session)
-                session.commit()
+                _finish(session)
                 return result
             except BaseException:
                 session.rollback()
@@ -582,8 +595,7 @@ class Database:
                     pgpipe.flush(raw)
                 # one job needs no savepoint: if it fails, the fallback below runs each alone
                 outcomes += self._run_jobs(session, rest, given, savepoints=len(group) > 1)
-                _later_write(session)
-                session.commit()
+                _finish(session)
                 # a job that lost a deadlock to another transaction runs again on its own,
                 # now that this group's locks are released
                 outcomes = [

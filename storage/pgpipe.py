@@ -102,9 +102,12 @@ class Rows:
     every: bool = False
 
 
-def _round_trip(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
+def _round_trip(
+    conn: psycopg.Connection[Any], batches: Sequence[Rows], *, commit: bool = False
+) -> list[list[Any]]:
     """Run the statements' rows in the connection's transaction, in order, in one round
-    trip; for each of ``batches``, what ``Answer`` gives."""
+    trip (and then ``commit`` it, if asked); for each of ``batches``, what ``Answer``
+    gives. If any statement fails, the rest do not run, nor the commit."""
     pg = conn.pgconn
     with conn.lock:
         if pg.pipeline_status != pq.PipelineStatus.OFF:
@@ -134,6 +137,9 @@ def _round_trip(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[
         out: list[list[Any]] = [
             [None] * len(b.params) if b.returning or b.every else [] for b in batches
         ]
+        if commit and pg.transaction_status != pq.TransactionStatus.IDLE:
+            commands.append(partial(pg.send_query_params, b"COMMIT", None))
+            expect.append(("commit", None))
         if not expect:
             return out
         pg.enter_pipeline_mode()
@@ -220,13 +226,15 @@ def queue(conn: psycopg.Connection[Any], batch: Rows) -> Answer:
     return answer
 
 
-def flush(conn: psycopg.Connection[Any]) -> None:
-    """Make the round trip of what is queued on the connection, if anything."""
+def flush(conn: psycopg.Connection[Any], *, commit: bool = False) -> None:
+    """Make the round trip of what is queued on the connection, if anything (with the
+    transaction's COMMIT, if asked: then even with nothing queued)."""
     queued = _queues.pop(conn, None)
-    if not queued:
+    if not queued and not commit:
         return
+    queued = queued or []
     try:
-        got = _round_trip(conn, [batch for batch, _ in queued])
+        got = _round_trip(conn, [batch for batch, _ in queued], commit=commit)
     except BaseException as exc:
         for _, answer in queued:
             answer._error = exc
@@ -240,9 +248,11 @@ def discard(conn: psycopg.Connection[Any]) -> None:
     _queues.pop(conn, None)
 
 
-def send(conn: psycopg.Connection[Any], batches: Sequence[Rows]) -> list[list[Any]]:
-    """Run the statements' rows now, after anything queued, in one round trip; for each
-    of ``batches``, what its ``Answer`` gives."""
+def send(
+    conn: psycopg.Connection[Any], batches: Sequence[Rows], *, commit: bool = False
+) -> list[list[Any]]:
+    """Run the statements' rows now, after anything queued, in one round trip (then commit
+    the transaction, if asked); for each of ``batches``, what its ``Answer`` gives."""
     answers = [queue(conn, batch) for batch in batches]
-    flush(conn)
+    flush(conn, commit=commit)
     return [answer() for answer in answers]

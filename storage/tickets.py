@@ -442,9 +442,7 @@ _SECONDED = Plain(
 # PostgreSQL: the three statements of add_reporter in one (one round trip, not three).
 # The CTEs share one snapshot: the count rises only if the reporter row went in, and the
 # event is written from the count it rose to (JSON text as SQLAlchemy writes it).
-_SECONDED_PG = Plain(
-    sa.text(
-        """
+_SECONDED_SQL = """
         WITH r AS (
             INSERT INTO ticketreporter (ticket_id, person_id, message_id, time)
             VALUES (:ticket_id, :person_id, :message_id, :time)
@@ -464,8 +462,16 @@ _SECONDED_PG = Plain(
                    NULL, CAST('{"reporters": ' || reporters_count || '}' AS JSON)
             FROM u
         )
-        SELECT reporters_count FROM u
         """
+_SECONDED_PG = Plain(sa.text(_SECONDED_SQL + "SELECT reporters_count FROM u"))
+# The same, written at the end of a transaction with the count its work foresaw (``later``'s
+# expect): any other outcome (another count, or the person a reporter already) divides by
+# zero, failing the transaction before its COMMIT, sent in the same round trip, can run
+_SECONDED_FORESEEN = Plain(
+    sa.text(
+        _SECONDED_SQL
+        + "SELECT CAST(:expect AS INTEGER)"
+        + " / CAST((SELECT count(*) FROM u WHERE reporters_count = :expect) AS INTEGER)"
     )
 )
 
@@ -573,7 +579,7 @@ class Alike:
         if self.deferred:
             count = ticket.reporters_count + 1  # foreseen, checked as it is written
             row = _seconded_pg_row(ticket.id, person_id, message_id, now, major_reporters)
-            later(session, _SECONDED_PG, row, expect=count)
+            later(session, _SECONDED_FORESEEN, row, expect=count)
         else:
             count = add_reporter(session, ticket.id, person_id, message_id, now, major_reporters)
         self.reporters.add((ticket.id, person_id))

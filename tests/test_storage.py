@@ -778,13 +778,14 @@ def _person_row(pid: str) -> dict[str, Any]:
 
 
 def _record_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
-    """The statements of each pgpipe round trip made from now on, in order."""
+    """The statements of each pgpipe round trip made from now on, in order (b"COMMIT" last
+    where the round trip commits)."""
     trips: list[list[bytes]] = []
     real = pgpipe._round_trip
 
-    def recorded(conn: Any, batches: Any) -> Any:
-        trips.append([b.sql for b in batches])
-        return real(conn, batches)
+    def recorded(conn: Any, batches: Any, *, commit: bool = False) -> Any:
+        trips.append([b.sql for b in batches] + ([b"COMMIT"] if commit else []))
+        return real(conn, batches, commit=commit)
 
     monkeypatch.setattr(pgpipe, "_round_trip", recorded)
     return trips
@@ -796,7 +797,7 @@ async def test_a_group_sends_its_locks_and_batched_calls_in_one_round_trip(
 ) -> None:
     """The advisory locks a group declared, its messages stored and its complaints' open
     tickets fetched ahead go to the server together, locks first; the jobs' replies and
-    handled marks together at the end."""
+    handled marks together at the end, with the commit."""
     async with _postgres_database() as d:
         building, _tid = await _building_with_ticket(d)
         trips = _record_round_trips(monkeypatch)
@@ -824,11 +825,13 @@ async def test_a_group_sends_its_locks_and_batched_calls_in_one_round_trip(
         await asyncio.to_thread(d._run_group, group)
         results = await asyncio.gather(*(job.future for job in group))
         assert seen == [(results[1], 1)]  # its own message, and the open ticket
-        assert len(trips) == 2  # everything asked ahead, then everything written at the end
+        # everything asked ahead, then everything written at the end with the commit
+        assert len(trips) == 2
         first = b" ".join(trips[0])
         assert first.index(b"pg_advisory_xact_lock") < first.index(b"INSERT INTO message")
         assert first.index(b"INSERT INTO message") < first.index(b"FROM unnest")
-        assert len(trips[1]) == 1 and trips[1][0].startswith(b"UPDATE message")
+        assert len(trips[1]) == 2 and trips[1][0].startswith(b"UPDATE message")
+        assert trips[1][1] == b"COMMIT"
         handled = await d.run(
             lambda s: {m.channel_message_id: m.handled for m in s.exec(select(Message))}
         )
