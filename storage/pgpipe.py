@@ -2,14 +2,19 @@
 
 psycopg's ``executemany`` costs about 30 µs of the bot's Python per row (a prepared-statement
 lookup, a query converted, a cursor's results set, for every row), three times what the
-same rows cost sent to libpq directly. The few statements every message runs (its row
+same rows cost sent to libpq directly. The statements every message runs (Plain's: its row
 stored, its reply queued, its mark as handled) are sent here instead: each statement
 prepared once per connection, its rows dumped by psycopg's own adapters (in C), everything
 in libpq's pipeline mode, one round trip for all, read by psycopg's own generators.
 
+Statements may be queued ahead (``queue``): they go with the connection's next round trip,
+made when one of their answers is read, when more is sent, or by ``flush`` (which may end
+with the transaction's COMMIT). Database sends a group's locks, its messages stored and its
+open tickets fetched in one round trip that way, and its last writes with its COMMIT.
+
 Rows go in the session's transaction (begun here, as psycopg begins one, if none is open).
 A failing statement raises the error psycopg would raise (its SQLSTATE intact, so a lost
-deadlock is known as one); the transaction is then aborted, as it would be by psycopg.
+deadlock is known as one); the statements after it, and the COMMIT, do not run.
 """
 
 from __future__ import annotations

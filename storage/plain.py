@@ -9,6 +9,9 @@ them), and they run on the session's connection, inside its transaction.
 
 What they give back is what the driver gives: plain tuples, no type processing. Use them
 for statements whose results are ids, counts and text only.
+
+On PostgreSQL they go through ``storage.pgpipe`` (prepared once per connection, many rows in
+one round trip) and may be asked for ahead (``ahead``), to go with other statements.
 """
 
 from __future__ import annotations
