@@ -221,7 +221,15 @@ def _bench(args: argparse.Namespace) -> int:
             due=min(args.due, args.open, args.tickets),
             months=args.months,
         )
-    return run(args.messages, args.pg, args.concurrency, sizes, args.paced_rate, args.ingest_runs)
+    return run(
+        args.messages,
+        args.pg,
+        args.concurrency,
+        sizes,
+        args.paced_rate,
+        args.ingest_runs,
+        args.pg_delay_ms,
+    )
 
 
 def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> int:
@@ -292,6 +300,13 @@ def main(argv: list[str] | None = None, *, configure_logging: bool = True) -> in
         help="ingest: runs per engine (1-10); the goals are judged on the medians",
     )
     bench.add_argument("--pg", help="also on PostgreSQL at this URL (a scratch schema is used)")
+    bench.add_argument(
+        "--pg-delay-ms",
+        type=float,
+        default=0.0,
+        help="with --pg: its ingest again through a proxy delaying each way by this much "
+        "(the server across a network)",
+    )
     bench.add_argument("--rooms", type=int, default=10_000, help="scale: rooms (= buildings)")
     bench.add_argument("--tickets", type=int, default=1_000_000, help="scale: 0 skips it")
     bench.add_argument("--open", type=int, default=100_000, help="scale: open tickets")

@@ -9,11 +9,13 @@ import asyncio
 import gc
 import os
 import random
+import re
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jieba
 from loguru import logger
@@ -252,7 +254,12 @@ def make_messages(n: int, chat_share: float = 0.75, seed: int = 7) -> list[tuple
 
 
 async def ingest(
-    db_url: str, engine: str, n: int, concurrency: int = 32, paced_rate: float = 200.0
+    db_url: str,
+    engine: str,
+    n: int,
+    concurrency: int = 32,
+    paced_rate: float = 200.0,
+    label: str | None = None,
 ) -> IngestResult:
     """Push n messages through dispatch (classification, storage, tickets, replies queued).
 
@@ -375,7 +382,7 @@ async def ingest(
     db.close()
     gc.unfreeze()
     return IngestResult(
-        engine,
+        label or engine,
         n,
         concurrency,
         seconds,
@@ -432,12 +439,17 @@ def run(
     sizes: Sizes | None = None,
     paced_rate: float = 200.0,
     ingest_runs: int = 3,
+    pg_delay_ms: float = 0.0,
 ) -> int:
     """Run the benchmarks and print the figures (ingest unless n is 0, scale unless sizes is None).
 
     Ingest runs ``ingest_runs`` times on each engine, each on a new database: one run's ratio
     moves with the machine (0.13 to 0.17 for the same code on SQLite here), so every run is
     printed and the goals are judged on the medians.
+
+    ``pg_delay_ms``: PostgreSQL's ingest runs again as if the server were across a network,
+    through a proxy delaying each way by this much (bot/bench_net.py). Not judged by the
+    goals, which are without the network.
     """
     logger.remove()
     jieba.setLogLevel(60)
@@ -473,6 +485,8 @@ def run(
                 done.append(asyncio.run(on_pg()))
                 _print_run(done[-1], i, ingest_runs)
             _print_summary("postgresql", done)
+        if n > 0 and pg_delay_ms > 0:
+            _ingest_across_a_network(pg_url, pg_delay_ms, n, concurrency, paced_rate, ingest_runs)
         if sizes is not None:
             from storage.scratch import sync_postgres_schema
 
@@ -482,12 +496,52 @@ def run(
     return 0
 
 
-def _print_run(result: IngestResult, i: int, runs: int) -> None:
+def _ingest_across_a_network(
+    pg_url: str, delay_ms: float, n: int, concurrency: int, paced_rate: float, runs: int
+) -> None:
+    """PostgreSQL's ingest through a proxy that delays each way by delay_ms."""
+    from bot.bench_net import DelayProxy, round_trip_ms
+    from storage.scratch import postgres_schema
+
+    server = make_url(pg_url)
+    label = f"postgresql, {delay_ms:g} ms each way"
+    with DelayProxy(server.host or "127.0.0.1", server.port or 5432, delay_ms) as proxy:
+        delayed = server.set(host="127.0.0.1", port=proxy.port)
+
+        def dsn(url: Any) -> str:
+            return str(url.render_as_string(hide_password=False))
+
+        print(
+            f"[{label}] PostgreSQL through a proxy that delays what it forwards by "
+            f"{delay_ms:g} ms each way: a SELECT 1 round trip takes "
+            f"{round_trip_ms(dsn(delayed)):.2f} ms (directly: {round_trip_ms(pg_url):.2f} ms); "
+            f"not judged by the goals, which are without the network",
+            flush=True,
+        )
+
+        async def through() -> IngestResult:
+            async with postgres_schema(dsn(delayed)) as url:
+                return await ingest(url, "postgresql", n, concurrency, paced_rate, label)
+
+        done = []
+        for i in range(runs):
+            done.append(asyncio.run(through()))
+            _print_run(done[-1], i, runs, judged=False)
+        _print_summary(label, done, judged=False)
+
+
+def _unjudged(line: str) -> str:
+    """A figure's line without its goal and verdict."""
+    return re.sub(r" \(goal [^)]*\)", "", line)
+
+
+def _print_run(result: IngestResult, i: int, runs: int, judged: bool = True) -> None:
     for line in result.lines():
+        line = line if judged else _unjudged(line)
         print(line if runs == 1 else f"{line} [run {i + 1} of {runs}]", flush=True)
 
 
-def _print_summary(engine: str, runs: list[IngestResult]) -> None:
+def _print_summary(engine: str, runs: list[IngestResult], judged: bool = True) -> None:
     if len(runs) > 1:
         for line in summary(engine, runs):
-            print(line, flush=True)
+            print(line if judged else _unjudged(line), flush=True)
