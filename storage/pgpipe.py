@@ -29,6 +29,7 @@ from functools import partial
 from typing import Any
 
 import psycopg
+from loguru import logger
 from psycopg import errors, pq
 from psycopg.abc import PQGen
 from psycopg.adapt import PyFormat, Transformer
@@ -156,7 +157,13 @@ def _round_trip(
             pg.pipeline_sync()
             results = conn.wait(_exchange(pg))
         finally:
-            pg.exit_pipeline_mode()
+            try:
+                pg.exit_pipeline_mode()
+            except psycopg.Error:
+                # left with results unread (the exchange failed: the connection broke, say):
+                # of no further use, closed so that the pool replaces it
+                logger.warning("database: a connection left mid-pipeline is closed")
+                conn.close()
         error: psycopg.Error | None = None
         for (what, where), got in zip(expect, results, strict=False):
             res = got[-1]
@@ -250,7 +257,8 @@ def flush(conn: psycopg.Connection[Any], *, commit: bool = False) -> None:
 
 def discard(conn: psycopg.Connection[Any]) -> None:
     """Forget what is queued on the connection (its transaction is being rolled back)."""
-    _queues.pop(conn, None)
+    if conn is not None:  # (a connection closed under its pool's record has none)
+        _queues.pop(conn, None)
 
 
 def send(

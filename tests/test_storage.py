@@ -907,3 +907,29 @@ async def test_a_failing_statement_in_a_round_trip_raises_its_own_error() -> Non
         assert await d.run(lambda s: list(s.exec(select(Person)))) == []
         await d.run(lambda s: _PERSON_INSERT.many(s, [_person_row("after")]))
         assert await d.run(lambda s: [p.id for p in s.exec(select(Person))]) == ["after"]
+
+
+@pytest.mark.postgres
+async def test_a_connection_lost_in_the_middle_of_work_fails_it_and_the_next_work_goes_on() -> None:
+    """The server ends a connection while work is using it: that work fails with the
+    driver's error for a lost connection, nothing of it stays, and the next work runs on
+    another connection."""
+    from sqlalchemy.exc import OperationalError
+
+    from tests.harness import PG_URL
+
+    async with _postgres_database() as d:
+
+        def cut_off(session: Session) -> None:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar()
+            _PERSON_INSERT.many(session, [_person_row("before")])
+            with psycopg.connect(PG_URL, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            time.sleep(0.2)  # the backend is gone
+            _PERSON_INSERT.many(session, [_person_row("x"), _person_row("y")])
+
+        with pytest.raises(OperationalError):
+            await d.run(cut_off)
+        await d.run(lambda s: _PERSON_INSERT.many(s, [_person_row("after")]))
+        people = await d.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
+        assert people == ["after"]
