@@ -123,6 +123,10 @@ class Plain:
         self._compiled[dialect.name] = found
         return found
 
+    def takes(self, dialect: Dialect, name: str) -> bool:
+        """Whether the statement has a parameter of this name."""
+        return name in self._compile(dialect).names
+
     def _cursor(self, conn: Connection, params: Mapping[str, Any] | None) -> Any:
         """SQLite: execute once on the session's connection; the driver's cursor."""
         c = self._compile(conn.dialect)

@@ -933,3 +933,20 @@ async def test_a_connection_lost_in_the_middle_of_work_fails_it_and_the_next_wor
         await d.run(lambda s: _PERSON_INSERT.many(s, [_person_row("after")]))
         people = await d.run(lambda s: sorted(p.id for p in s.exec(select(Person))))
         assert people == ["after"]
+
+
+async def test_a_write_given_an_expectation_must_check_it_itself(db: Database) -> None:
+    """On PostgreSQL the commit goes with the last writes, so a statement given ``expect``
+    must check it itself (its parameter ``expect``): one that does not is refused up front."""
+    from storage.db import later
+    from storage.tickets import _SECONDED_FORESEEN, _SECONDED_PG, _seconded_pg_row
+
+    row = _seconded_pg_row(1, "r1", None, NOW, 10)
+
+    def give(session: Session, statement: Plain) -> None:
+        later(session, statement, row, expect=2)
+        session.info.clear()  # nothing to write: only the refusal is looked at
+
+    with pytest.raises(ValueError, match="must check it"):
+        await db.run(give, _SECONDED_PG)
+    await db.run(give, _SECONDED_FORESEEN)
