@@ -136,9 +136,13 @@ def _finish(session: Session) -> None:
     """
     pending: dict[Plain, list[dict[str, Any]]] = session.info.pop(_LATER, {})
     expected: dict[Plain, list[Any]] = session.info.pop(_EXPECT, {})
-    if (
-        pending or session.get_transaction() is not None
-    ) and session.get_bind().dialect.name == "postgresql":
+    if session.get_bind().dialect.name != "postgresql":
+        for st, rows in pending.items():
+            if st in expected:
+                _later_check(st.many_first(session, rows), expected[st])
+            else:
+                st.many(session, rows)
+    elif pending or session.get_transaction() is not None:
         session.flush()  # ORM changes not flushed yet go in before the commit
         statements = list(pending)
         conn = session.connection()
@@ -158,12 +162,6 @@ def _finish(session: Session) -> None:
                     _later_check(rows, expected[st])
                 except ChangedUnderIt as exc:
                     logger.error("database: committed, yet {} (its statement's check?)", exc)
-    else:
-        for st, rows in pending.items():
-            if st in expected:
-                _later_check(st.many_first(session, rows), expected[st])
-            else:
-                st.many(session, rows)
     session.commit()
 
 
@@ -174,40 +172,50 @@ class Batched(Generic[X, T]):
     together as a single ``many`` call, which must return one result per item, in order.
     If that call fails, each item is run on its own, so one bad item cannot fail the rest.
 
-    ``ahead``, if given, is the many form in two steps: it asks for its statements
-    (``Plain.ahead``) and returns the function that reads their results. A group's batched
-    calls with it ask first, all of them, then read: on PostgreSQL their statements go to
-    the server together, with the group's locks, in one round trip.
+    ``ahead``, if given, is the many form in two steps (``many`` is then ahead's, read at
+    once): it asks for its statements (``Plain.ahead``) and returns the function that reads
+    their results. A group's batched calls with it ask first, all of them, then read: on
+    PostgreSQL their statements go to the server together, with the group's locks, in one
+    round trip.
     """
 
     def __init__(
         self,
         one: Callable[[Session, X], T],
-        many: Callable[[Session, list[X]], list[T]],
+        many: Callable[[Session, list[X]], list[T]] | None = None,
         ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
     ) -> None:
+        if (many is None) == (ahead is None):
+            raise ValueError("batched: give its many form, or that form in two steps")
         self.one = one
-        self.many = many
         self.ahead = ahead
+        self._many = many
         self.__name__ = one.__name__
         self.__doc__ = one.__doc__
 
     def __call__(self, session: Session, item: X) -> T:
         return self.one(session, item)
 
+    def many(self, session: Session, items: list[X]) -> list[T]:
+        """The results over many items."""
+        return self.asked(session, items)()
+
     def asked(self, session: Session, items: list[X]) -> Callable[[], list[T]]:
         """The many form's results, asked for ahead where it can be."""
         if self.ahead is not None:
             return self.ahead(session, items)
-        results = self.many(session, items)
+        assert self._many is not None
+        results = self._many(session, items)
         return lambda: results
 
 
 def batched(
-    many: Callable[[Session, list[X]], list[T]],
+    many: Callable[[Session, list[X]], list[T]] | None = None,
+    *,
     ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
 ) -> Callable[[Callable[[Session, X], T]], Batched[X, T]]:
-    """Give a function of (session, item) its batch form (and that form in two steps)."""
+    """Give a function of (session, item) its batch form: over many items (``many``), or
+    that form in two steps (``ahead``; see Batched)."""
 
     def wrap(one: Callable[[Session, X], T]) -> Batched[X, T]:
         return Batched(one, many, ahead)

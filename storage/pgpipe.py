@@ -121,11 +121,12 @@ def _round_trip(
         tx = Transformer(conn)
         prepared = _prepared_on(conn)
         commands: list[Callable[[], None]] = []
-        # what each command's result is: ("begin"/"prepare", sql) or (batch number, row)
-        expect: list[tuple[Any, Any]] = []
+        # what each command's result is for: ("begin"/"prepare"/"commit", name) or (batch
+        # number, row)
+        slots: list[tuple[Any, Any]] = []
         if pg.transaction_status == pq.TransactionStatus.IDLE and not conn.autocommit:
             commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
-            expect.append(("begin", None))
+            slots.append(("begin", None))
         preparing: list[bytes] = []
         for number, batch in enumerate(batches):
             if not batch.params:
@@ -133,20 +134,20 @@ def _round_trip(
             name = _name(batch.sql)
             if name not in prepared and name not in preparing:
                 commands.append(partial(pg.send_prepare, name, batch.sql, None))
-                expect.append(("prepare", name))
+                slots.append(("prepare", name))
                 preparing.append(name)
             formats = [PyFormat.TEXT] * len(batch.params[0])
             for row, values in enumerate(batch.params):
                 dumped = tx.dump_sequence(values, formats)
                 commands.append(partial(pg.send_query_prepared, name, dumped))
-                expect.append((number, row))
+                slots.append((number, row))
         out: list[list[Any]] = [
             [None] * len(b.params) if b.returning or b.every else [] for b in batches
         ]
         if commit and pg.transaction_status != pq.TransactionStatus.IDLE:
             commands.append(partial(pg.send_query_params, b"COMMIT", None))
-            expect.append(("commit", None))
-        if not expect:
+            slots.append(("commit", None))
+        if not slots:
             return out
         pg.enter_pipeline_mode()
         try:
@@ -165,7 +166,7 @@ def _round_trip(
                 logger.warning("database: a connection left mid-pipeline is closed")
                 conn.close()
         error: psycopg.Error | None = None
-        for (what, where), got in zip(expect, results, strict=False):
+        for (what, where), got in zip(slots, results, strict=False):
             res = got[-1]
             status = res.status
             if status == pq.ExecStatus.FATAL_ERROR:

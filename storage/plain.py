@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
 
@@ -127,55 +127,18 @@ class Plain:
         """Whether the statement has a parameter of this name."""
         return name in self._compile(dialect).names
 
-    def _cursor(self, conn: Connection, params: Mapping[str, Any] | None) -> Any:
-        """SQLite: execute once on the session's connection; the driver's cursor."""
-        c = self._compile(conn.dialect)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(c.sql, c.args(params or {}))
-        return cursor
-
-    def _queue(
-        self,
-        conn: Connection,
-        rows: Sequence[Mapping[str, Any]],
-        *,
-        returning: bool = False,
-        every: bool = False,
-    ) -> pgpipe.Answer:
-        """PostgreSQL: rows queued for the connection's next round trip."""
-        batch = self.pg_rows(conn.dialect, rows, returning=returning, every=every)
-        return pgpipe.queue(conn.connection.dbapi_connection, batch)  # type: ignore[arg-type]
-
     def execute(self, session: Session, params: Mapping[str, Any] | None = None) -> None:
         """Execute once (nothing returned)."""
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            self._queue(conn, [params or {}])()
-            return
-        self._cursor(conn, params).close()
+        self.ahead(session, [params or {}])()
 
     def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[Any]:
         """Execute once; every row returned, as plain tuples."""
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            found: list[Any] = self._queue(conn, [params or {}], every=True)()[0]
-            return found
-        cursor = self._cursor(conn, params)
-        try:
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
+        found: list[Any] = self.ahead(session, [params or {}], every=True)()[0]
+        return found
 
     def first(self, session: Session, params: Mapping[str, Any] | None = None) -> Any | None:
         """Execute once; the first row returned (a plain tuple) or None."""
-        conn = session.connection()
-        if conn.dialect.name == "postgresql":
-            return self._queue(conn, [params or {}], returning=True)()[0]
-        cursor = self._cursor(conn, params)
-        try:
-            return cursor.fetchone()
-        finally:
-            cursor.close()
+        return self.ahead(session, [params or {}], returning=True)()[0]
 
     def ahead(
         self,
@@ -195,19 +158,21 @@ class Plain:
         call, they run at once.
         """
         conn = session.connection()
+        raw: Any = conn.connection.dbapi_connection
         if conn.dialect.name == "postgresql":
-            return self._queue(conn, rows, returning=returning, every=every)
+            batch = self.pg_rows(conn.dialect, rows, returning=returning, every=every)
+            return pgpipe.queue(raw, batch)
         c = self._compile(conn.dialect)
-        cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = raw.cursor()
         out: list[Any] = []
         try:
-            if not (returning or every):
-                if rows:
-                    cursor.executemany(c.sql, [c.args(r) for r in rows])
+            if len(rows) > 1 and not (returning or every):
+                cursor.executemany(c.sql, [c.args(r) for r in rows])
             else:
                 for r in rows:
                     cursor.execute(c.sql, c.args(r))
-                    out.append(cursor.fetchall() if every else cursor.fetchone())
+                    if returning or every:
+                        out.append(cursor.fetchall() if every else cursor.fetchone())
         finally:
             cursor.close()
         return lambda: out

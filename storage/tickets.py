@@ -692,12 +692,7 @@ def alike_ahead(session: Session, keys: list[IntakeKey]) -> Callable[[], list[Al
     return views
 
 
-def alike_all(session: Session, keys: list[IntakeKey]) -> list[Alike | None]:
-    """alike_ahead, read at once."""
-    return alike_ahead(session, keys)()
-
-
-@batched(alike_all, alike_ahead)
+@batched(ahead=alike_ahead)
 def alike_of(session: Session, key: IntakeKey) -> Alike | None:
     """A complaint's view, fetched ahead with its group's (see alike_ahead); alone, None:
     the complaint queries its own when handled (alike_now)."""
@@ -1016,7 +1011,7 @@ def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessa
     return store_messages_ahead(session, msgs)()
 
 
-@batched(store_messages, store_messages_ahead)
+@batched(ahead=store_messages_ahead)
 def store_incoming(session: Session, msg: NewMessage) -> StoredMessage:
     """Store one incoming message (see store_messages); the messages queued together,
     themselves or as the ``before`` of their handling, are stored by one call."""
