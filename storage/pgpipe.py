@@ -106,6 +106,14 @@ class Rows:
     returning: bool = False
     # keep every row each run returns, as a list of plain tuples (instead of the first)
     every: bool = False
+    # run with the server's generic plan of the statement (see Plain's generic_plan)
+    generic: bool = False
+
+
+# the server plans a prepared statement for each run's values (its first five runs, and for
+# as long as that plan looks cheaper than one for any values), or uses one generic plan
+_GENERIC_PLAN = b"SET LOCAL plan_cache_mode = force_generic_plan"
+_PLAN_AS_BEFORE = b"SET LOCAL plan_cache_mode TO DEFAULT"
 
 
 def _round_trip(
@@ -127,6 +135,7 @@ def _round_trip(
         if pg.transaction_status == pq.TransactionStatus.IDLE and not conn.autocommit:
             commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
             slots.append(("begin", None))
+        in_transaction = bool(slots) or pg.transaction_status != pq.TransactionStatus.IDLE
         preparing: list[bytes] = []
         for number, batch in enumerate(batches):
             if not batch.params:
@@ -136,11 +145,19 @@ def _round_trip(
                 commands.append(partial(pg.send_prepare, name, batch.sql, None))
                 slots.append(("prepare", name))
                 preparing.append(name)
+            # (SET LOCAL: for the transaction only, undone by its rollback too)
+            generic = batch.generic and in_transaction
+            if generic:
+                commands.append(partial(pg.send_query_params, _GENERIC_PLAN, None))
+                slots.append(("set", None))
             formats = [PyFormat.TEXT] * len(batch.params[0])
             for row, values in enumerate(batch.params):
                 dumped = tx.dump_sequence(values, formats)
                 commands.append(partial(pg.send_query_prepared, name, dumped))
                 slots.append((number, row))
+            if generic:
+                commands.append(partial(pg.send_query_params, _PLAN_AS_BEFORE, None))
+                slots.append(("set", None))
         out: list[list[Any]] = [
             [None] * len(b.params) if b.returning or b.every else [] for b in batches
         ]

@@ -73,13 +73,24 @@ class Plain:
 
     Give the statement, or a function of the dialect's name that builds it (for the
     constructs SQLite and PostgreSQL spell differently, such as ON CONFLICT).
+
+    ``generic_plan``: PostgreSQL runs it with one plan made for any values, not planned again
+    for each run's. For a statement whose plan does not depend on its values, but whose
+    planning costs more than its run: the server then keeps planning it again, because it
+    cannot tell (a list of keys passed as arrays, whose length a generic plan does not know).
     """
 
-    __slots__ = ("_build", "_compiled")
+    __slots__ = ("_build", "_compiled", "_generic")
 
-    def __init__(self, statement: ClauseElement | Callable[[str], ClauseElement]) -> None:
+    def __init__(
+        self,
+        statement: ClauseElement | Callable[[str], ClauseElement],
+        *,
+        generic_plan: bool = False,
+    ) -> None:
         self._build = statement
         self._compiled: dict[str, _Compiled] = {}
+        self._generic = generic_plan
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -189,7 +200,9 @@ class Plain:
         c = self._compile(dialect)
         if c.dollar is None:
             raise ValueError("pg_rows: a statement compiled for PostgreSQL only")
-        return pgpipe.Rows(c.dollar, [c.dollar_args(r) for r in rows], returning, every)
+        return pgpipe.Rows(
+            c.dollar, [c.dollar_args(r) for r in rows], returning, every, self._generic
+        )
 
     def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """Execute for each of rows (nothing returned); on PostgreSQL in one round trip."""

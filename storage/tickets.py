@@ -642,7 +642,9 @@ def _alike_ahead_query() -> Any:
     return sa.select(k.c.building, k.c.category, *t.c, known).select_from(k.join(t, sa.true()))
 
 
-_ALIKE_AHEAD = Plain(_alike_ahead_query())
+# planned once per connection: planning it for each group's keys (the ticket table's many
+# indexes weighed for the join) cost the server more than running it
+_ALIKE_AHEAD = Plain(_alike_ahead_query(), generic_plan=True)
 
 
 def alike_ahead(session: Session, keys: list[IntakeKey]) -> Callable[[], list[Alike | None]]:

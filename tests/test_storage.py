@@ -950,3 +950,31 @@ async def test_a_write_given_an_expectation_must_check_it_itself(db: Database) -
     with pytest.raises(ValueError, match="must check it"):
         await db.run(give, _SECONDED_PG)
     await db.run(give, _SECONDED_FORESEEN)
+
+
+@pytest.mark.postgres
+async def test_a_groups_open_tickets_are_fetched_by_one_plan_for_any_keys() -> None:
+    """The server plans the fetch once per connection (a generic plan), not again for every
+    group's keys, and only that statement: the statements after it have the setting the
+    transaction had before."""
+    async with _postgres_database() as d:
+
+        def work(session: Session) -> tuple[str, str, list[Any]]:
+            setting = "SELECT current_setting('plan_cache_mode')"
+            before = session.execute(text(setting)).scalar_one()
+            since = NOW - timedelta(days=30)
+            for n in range(1, 8):  # the server plans a statement anew for five runs at least
+                keys = [IntakeKey(b, "repair", since, "someone") for b in range(1, n + 1)]
+                assert [a.tickets for a in alike_of.many(session, keys) if a] == [[]] * n
+            after = session.execute(text(setting)).scalar_one()
+            plans = session.execute(
+                text(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE '%FROM unnest(%'"
+                )
+            ).all()
+            return before, after, [tuple(p) for p in plans]
+
+        before, after, plans = await d.run(work)
+        assert after == before
+        assert plans == [(7, 0)]
