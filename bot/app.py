@@ -16,7 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from loguru import logger
 
 from bot.channel import Channel, Incoming, RoomEvent
-from bot.classify_process import ClassifierProcess
+from bot.classify_process import ClassifierProcess, batches_for
 from bot.clock import Clock, SystemClock
 from bot.dispatch import Dispatcher
 from bot.logging import route_std_logging
@@ -97,7 +97,8 @@ def build_bot(
         # this process keeps the taxonomy (labels, words) but not jieba's dictionary: the
         # child has its own, and this one is loaded only if the child cannot answer
         classifier = Classifier.from_file(taxonomy, load_now=False)
-        process = ClassifierProcess(classifier, taxonomy)
+        batch, in_flight = batches_for(db.engine.dialect.name)
+        process = ClassifierProcess(classifier, taxonomy, max_batch=batch, max_in_flight=in_flight)
     elif classifier is None and settings.bot.taxonomy:
         classifier = Classifier.from_file(taxonomy)
     services = Services(

@@ -250,3 +250,30 @@ def test_the_configured_taxonomy_is_the_one_used_here_and_in_the_child(tmp_path:
     config.write_text(demo.replace("[bot]\n", "[bot]\ntaxonomy = 'no/such/taxonomy.toml'\n", 1))
     with pytest.raises(ConfigError, match="no taxonomy file"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    "engine", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_the_bots_batches_are_sized_for_its_database(engine: str, tmp_path: Path) -> None:
+    """Two batches of up to 16 on SQLite (the child classifies one while the other is
+    stored); on PostgreSQL up to 32 each, whose messages then share a transaction."""
+    from bot.app import build_bot
+    from config.schema import ROOT, load_settings
+    from storage import Database
+    from storage.scratch import sync_postgres_schema
+    from tests.harness import PG_URL
+
+    settings = load_settings(ROOT / "config" / "demo.toml")
+    with contextlib.ExitStack() as stack:
+        url = (
+            stack.enter_context(sync_postgres_schema(PG_URL))
+            if engine == "postgresql"
+            else f"sqlite:///{tmp_path / 'bot.db'}"
+        )
+        db = Database(url)
+        stack.callback(db.close)
+        bot = build_bot(settings, db=db, classify_process=True)  # (not started)
+        assert bot.classify_process is not None
+        sizes = (bot.classify_process._max_batch, bot.classify_process._max_in_flight)
+    assert sizes == ((32, 2) if engine == "postgresql" else (16, 2))
