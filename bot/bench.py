@@ -176,7 +176,7 @@ class IngestResult:
             f"(goal p99 ≤ 10 ms, {verdict(p99 <= 10, p99 / 10)}), slowest "
             f"{max(self.latencies_ms):.2f} ms; {self.tickets} tickets made in all",
         ]
-        if self.cpu is not None:
+        if self.cpu_measured:
             out.append(self.cpu_line())
         if self.paced_ms:
             p50, p99 = percentiles(self.paced_ms)
@@ -187,6 +187,12 @@ class IngestResult:
                 f"(goal p99 ≤ 10 ms, {verdict(p99 <= 10, p99 / 10)})"
             )
         return out
+
+    @property
+    def cpu_measured(self) -> bool:
+        """Whether the CPU the run cost was read: /proc counts it in clock ticks of 10 ms,
+        and a run that short may show none (which is not "free")."""
+        return self.cpu is not None and self.cpu.total > 0
 
     @property
     def ceiling(self) -> float:
@@ -414,7 +420,7 @@ def summary(engine: str, runs: list[IngestResult]) -> list[str]:
         f"[{engine}] p99 at full load, median of {n} runs: {loaded:.2f} ms "
         f"({each(full, '.2f')}) (goal ≤ 10 ms, {verdict(loaded <= 10, loaded / 10)})",
     ]
-    measured = [r for r in runs if r.cpu is not None]
+    measured = [r for r in runs if r.cpu_measured]
     if measured:
         per = [r.cpu.total / r.messages * 1e6 for r in measured if r.cpu is not None]
         most = [r.ceiling_ratio for r in measured]

@@ -10,10 +10,11 @@ from bot.__main__ import main
 
 
 def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str]) -> None:
-    """Every figure is printed, each with its baseline or goal."""
+    """Every figure is printed, each with its baseline or goal (enough messages for the CPU
+    they cost to show in /proc's clock ticks of 10 ms)."""
     code = main(
         [
-            *("bench", "--messages", "40", "--concurrency", "4", "--ingest-runs", "2"),
+            *("bench", "--messages", "200", "--concurrency", "4", "--ingest-runs", "2"),
             *("--rooms", "50", "--tickets", "400", "--open", "40", "--due", "5", "--months", "3"),
         ],
         configure_logging=False,
@@ -22,12 +23,12 @@ def test_bench_runs_end_to_end_on_tiny_sizes(capsys: pytest.CaptureFixture[str])
     assert code == 0
     assert "sizes: 50 rooms (= buildings), 400 tickets over 3 months (40 open, 5 of them" in out
     for figure in (
-        "[sqlite] ingest: 40 messages",
+        "[sqlite] ingest: 200 messages",
         "plain jieba.lcut over the same messages",
         "[sqlite] handling latency at full load (4 messages in flight",
         "), slowest ",
         "each run after 300 warm-up messages, not timed",
-        "[sqlite] handling latency with messages arriving steadily at 200 msg/s (40 messages",
+        "[sqlite] handling latency with messages arriving steadily at 200 msg/s (200 messages",
         "[run 2 of 2]",
         "[sqlite] ingest ratio, median of 2 runs: ",
         "[sqlite] p99 at full load, median of 2 runs: ",
@@ -111,3 +112,20 @@ def test_bench_runs_postgresql_across_a_delaying_proxy_unjudged(
     )
     assert not any("(goal" in line for line in delayed)  # without the network, the goals say
     assert "[postgresql] ingest: 40 messages" in out
+
+
+def test_a_run_too_short_for_its_cpu_to_show_prints_no_cpu_figure() -> None:
+    """/proc counts CPU in ticks of 10 ms: a run that shows none has its other figures
+    printed, and no CPU figure (not a division by zero)."""
+    from bot.bench import CpuUse, IngestResult, summary
+
+    def run(cpu: CpuUse) -> IngestResult:
+        return IngestResult("sqlite", 40, 4, 0.02, [1.0, 2.0], 0.001, 0, 200.0, [1.0], [0.001], cpu)
+
+    short = run(CpuUse(bot=0.0, classifier=0.0))
+    lines = short.lines()
+    assert lines[0].startswith("[sqlite] ingest: 40 messages")
+    assert not any("CPU per message" in line for line in lines)
+    assert not any("CPU per message" in line for line in summary("sqlite", [short, short]))
+    measured = run(CpuUse(bot=0.01, classifier=0.01))
+    assert any("CPU per message" in line for line in measured.lines())
