@@ -61,7 +61,7 @@ def batches_for(dialect: str) -> tuple[int, int]:
     transaction: twice the batch, half the transactions, each paying for its round trips,
     its commit and its share of the cores with the other. The benchmark's 32 messages in
     flight, 16 × 2 alternating with 32 × 2 (three pairs of 10,000 on the local server): CPU
-    per message (bot, classifier and server) 288 against 219 µs, the server's own 89 against
+    per message (bot, classifier and server) 288 against 220 µs, the server's own 89 against
     68 µs (the one part a city's processes share); full-load p99 12.4 / 11.8 / 13.9 against
     11.3 / 11.4 / 12.0 ms; but a ratio 3% lower, 0.135 / 0.136 / 0.132 against 0.131 /
     0.130 / 0.126 (the 32 then travel as one batch: nothing overlaps). SQLite's
