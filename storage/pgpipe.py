@@ -129,13 +129,14 @@ def _round_trip(
         tx = Transformer(conn)
         prepared = _prepared_on(conn)
         commands: list[Callable[[], None]] = []
-        # what each command's result is for: ("begin"/"prepare"/"commit", name) or (batch
+        # what each command's result is for: ("begin"/"prepare"/"set"/"commit", name) or (batch
         # number, row)
         slots: list[tuple[Any, Any]] = []
-        if pg.transaction_status == pq.TransactionStatus.IDLE and not conn.autocommit:
+        idle = pg.transaction_status == pq.TransactionStatus.IDLE
+        if idle and not conn.autocommit:
             commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
             slots.append(("begin", None))
-        in_transaction = bool(slots) or pg.transaction_status != pq.TransactionStatus.IDLE
+        in_transaction = not (idle and conn.autocommit)  # (begun above, if it was not)
         preparing: list[bytes] = []
         for number, batch in enumerate(batches):
             if not batch.params:
