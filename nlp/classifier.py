@@ -1,4 +1,5 @@
-"""The classifier: one jieba pass plus table lookups over the configured taxonomy."""
+"""The classifier: one jieba pass (where it can matter) plus table lookups over the configured
+taxonomy."""
 
 from __future__ import annotations
 
@@ -105,7 +106,12 @@ class Classifier:
         # single characters are too ambiguous for substring matching: only whole jieba words
         self._single = {w: e for w, e in entries.items() if len(w) == 1}
         self._multi = {w: e for w, e in entries.items() if len(w) > 1}
-        self._first = frozenset(w[0] for w in self._multi)  # where a taxonomy word can start
+        # where a taxonomy word can start, and its lengths from there, longest first
+        lengths: dict[str, set[int]] = {}
+        for w in self._multi:
+            lengths.setdefault(w[0], set()).add(len(w))
+        self._lengths = {c: tuple(sorted(ls, reverse=True)) for c, ls in lengths.items()}
+        self._first = frozenset(self._lengths)
         # only words that say something is wrong (or fixed) can be cancelled by 不/没有
         self._negatable = {
             id(e)
@@ -184,10 +190,34 @@ class Classifier:
     def _scan(self, text: str) -> list[_Match]:
         """All evidence words in text in order, longest first at each position.
 
-        This is the one jieba pass: the word graph (DAG) and best route that jieba.lcut(HMM=False)
-        computes. Every taxonomy word is in jieba's dictionary, so the graph already lists
-        where each one can start and end; the route says which single characters are words.
+        Every taxonomy word is in jieba's dictionary, so jieba's word graph (DAG) lists every
+        place one occurs: the words of several characters are simply all of theirs in the
+        text. What only jieba can say is which single characters are words on its best route
+        (the route jieba.lcut(HMM=False) takes), and a single character counts only where it
+        is one. A text without any of the taxonomy's single characters (half of all group
+        chat) has its words looked up directly, by their first characters: the same matches
+        in the same order, without the graph and the route, most of a message's time.
         """
+        if self._single.keys().isdisjoint(text):
+            return self._matches(text, self._looked_up(text))
+        return self._matches(text, self._on_jiebas_route(text))
+
+    def _looked_up(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every place a taxonomy word of several characters may occur, the
+        longer first at each start: by their first characters, without jieba."""
+        lengths = self._lengths
+        n = len(text)
+        return [
+            (i, i + size)
+            for i, ch in enumerate(text)
+            for size in lengths.get(ch, ())
+            if i + size <= n
+        ]
+
+    def _on_jiebas_route(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every word in jieba's graph that starts with a taxonomy word's
+        first character, the longer first at each start, and of each single character that
+        is a taxonomy word and a word on jieba's best route there (after those at its start)."""
         tk = self._tokenizer
         dag: dict[int, list[int]] = tk.get_DAG(text)
         route: dict[int, tuple[float, int]] = {}
@@ -199,37 +229,43 @@ class Classifier:
             if y == x + 1 and text[x] in self._single:
                 single_at.add(x)
             x = y
+        first = self._first
+        candidates: list[tuple[int, int]] = []
+        for i, ends in dag.items():
+            if (len(ends) > 1 or ends[0] > i) and text[i] in first:
+                candidates.extend((i, j + 1) for j in reversed(ends) if j > i)
+            if i in single_at:
+                candidates.append((i, i + 1))
+        return candidates
+
+    def _matches(self, text: str, candidates: list[tuple[int, int]]) -> list[_Match]:
+        """The evidence words among the candidates (see _scan), in their order."""
         out: list[_Match] = []
         multi, single, negatable = self._multi, self._single, self._negatable
         max_end = -1
         neutral_end = -1
-        first = self._first
-        for i, ends in dag.items():
-            if (len(ends) > 1 or ends[0] > i) and text[i] in first:
-                for j in reversed(ends):
-                    if j == i:
-                        continue
-                    w = text[i : j + 1]
-                    e = multi.get(w)
-                    if e is not None:
-                        end = j + 1
-                        if end <= neutral_end:
-                            continue  # inside a neutral word (天天 in 今天天气)
-                        if e.neutral:
-                            neutral_end = end
-                            continue
-                        # inside a longer match (电梯 within 电梯坏): weights already counted
-                        neg = id(e) in negatable and self._negated(text, i)
-                        out.append(_Match(i, end, w, e, neg, end <= max_end))
-                        if end > max_end:
-                            max_end = end
-            if i in single_at and i + 1 > neutral_end:
+        for i, end in candidates:
+            if end == i + 1:  # a single character, a word on jieba's route
+                if end <= neutral_end:
+                    continue
                 w = text[i]
                 e = single[w]
-                neg = id(e) in negatable and self._negated(text, i)
-                out.append(_Match(i, i + 1, w, e, neg, i + 1 <= max_end))
-                if i + 1 > max_end:
-                    max_end = i + 1
+            else:
+                w = text[i:end]
+                found = multi.get(w)
+                if found is None:
+                    continue
+                e = found
+                if end <= neutral_end:
+                    continue  # inside a neutral word (天天 in 今天天气)
+                if e.neutral:
+                    neutral_end = end
+                    continue
+            # inside a longer match (电梯 within 电梯坏): weights already counted
+            neg = id(e) in negatable and self._negated(text, i)
+            out.append(_Match(i, end, w, e, neg, end <= max_end))
+            if end > max_end:
+                max_end = end
         return out
 
     @staticmethod

@@ -40,6 +40,43 @@ def test_any_text_gives_a_valid_understanding(text: str) -> None:
     assert forced.intent == "complaint" and forced.category in clf.categories
 
 
+def _found(
+    clf: Classifier, text: str, candidates: list[tuple[int, int]]
+) -> list[tuple[object, ...]]:
+    return [(m.start, m.end, m.surface, m.negated, m.inner) for m in clf._matches(text, candidates)]
+
+
+def _taxonomy_text() -> st.SearchStrategy[str]:
+    """Texts of taxonomy words, their pieces and the characters around them in chat."""
+    clf = default_classifier()
+    words = sorted(clf.taxonomy.entries)
+    pieces = sorted({w[: len(w) // 2 + 1] for w in words if len(w) > 2})
+    return st.lists(
+        st.one_of(
+            st.sampled_from(words),
+            st.sampled_from(pieces),
+            st.sampled_from(_DOMAIN),
+            st.sampled_from(list("的了我你他在是有不没很太又还就都也好大家今天")),
+        ),
+        max_size=24,
+    ).map("".join)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_taxonomy_text())
+def test_words_looked_up_without_jieba_are_those_in_jiebas_graph(text: str) -> None:
+    """The scan without jieba (for texts with none of the taxonomy's single characters)
+    finds exactly what jieba's word graph gives: every word of several characters, in the
+    same order, whatever the text; with no single character in it, the same matches."""
+    clf: Classifier = default_classifier()
+    several = [(i, end) for i, end in clf._on_jiebas_route(text) if end > i + 1]
+    assert _found(clf, text, clf._looked_up(text)) == _found(clf, text, several)
+    if clf._single.keys().isdisjoint(text):
+        assert _found(clf, text, clf._looked_up(text)) == _found(
+            clf, text, clf._on_jiebas_route(text)
+        )
+
+
 def test_nlp_never_imports_the_bot() -> None:
     root = Path(__file__).resolve().parents[2] / "nlp"
     for path in root.rglob("*.py"):
