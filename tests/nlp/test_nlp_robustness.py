@@ -77,6 +77,18 @@ def test_words_looked_up_without_jieba_are_those_in_jiebas_graph(text: str) -> N
         )
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(_taxonomy_text(), _TEXT))
+def test_the_route_is_jiebas_own_float_for_float(text: str) -> None:
+    """The classifier's route through jieba's graph (word costs kept) is jieba's calc."""
+    clf: Classifier = default_classifier()
+    tk = clf._tokenizer
+    dag = tk.get_DAG(text)
+    jiebas: dict[int, tuple[float, int]] = {}
+    tk.calc(text, dag, jiebas)
+    assert clf._route(text, dag) == jiebas
+
+
 def test_nlp_never_imports_the_bot() -> None:
     root = Path(__file__).resolve().parents[2] / "nlp"
     for path in root.rglob("*.py"):
