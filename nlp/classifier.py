@@ -140,7 +140,6 @@ class Classifier:
         for w in self._multi:
             # an explicit frequency: jieba's suggest_freq would cut each word at load time
             tokenizer.add_word(w, freq=20000)
-        self._costs = {}
         self._jieba = tokenizer
         return tokenizer
 

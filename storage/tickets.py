@@ -973,8 +973,14 @@ def _insert_senders(session: Session, msgs: list[NewMessage]) -> None:
 def store_messages_ahead(
     session: Session, msgs: list[NewMessage]
 ) -> Callable[[], list[StoredMessage]]:
-    """store_messages in two steps: its statements asked for ahead (on PostgreSQL sent with
-    whatever else is asked for; see Batched), the function returned reads their outcome."""
+    """Store messages once; a replay returns the first copy.
+
+    Their senders are created (display names kept fresh) in the same transaction. One
+    with an ``intent`` (chit-chat) is stored as handled, needing nothing more. In two
+    steps: the statements are asked for ahead (on PostgreSQL sent with whatever else is
+    asked for; see Batched), the function returned reads their outcome. Read at once, it is
+    ``store_incoming.many``.
+    """
     _insert_senders(session, msgs)
     inserted = _insert_messages(session, msgs)
 
@@ -1004,17 +1010,8 @@ def store_messages_ahead(
     return outcome
 
 
-def store_messages(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
-    """Store messages once; a replay returns the first copy.
-
-    Their senders are created (display names kept fresh) in the same transaction. One
-    with an ``intent`` (chit-chat) is stored as handled, needing nothing more.
-    """
-    return store_messages_ahead(session, msgs)()
-
-
 @batched(ahead=store_messages_ahead)
 def store_incoming(session: Session, msg: NewMessage) -> StoredMessage:
-    """Store one incoming message (see store_messages); the messages queued together,
+    """Store one incoming message (see store_messages_ahead); the messages queued together,
     themselves or as the ``before`` of their handling, are stored by one call."""
-    return store_messages(session, [msg])[0]
+    return store_messages_ahead(session, [msg])()[0]

@@ -36,7 +36,6 @@ from storage.tickets import (
     next_number,
     store_incoming,
     store_message,
-    store_messages,
 )
 from tests.harness import postgres_schema
 
@@ -210,7 +209,7 @@ async def test_a_group_stores_its_messages_by_one_call_ahead_of_its_work(db: Dat
 
     def many(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
         calls.append([m.channel_message_id for m in msgs])
-        return store_messages(session, msgs)
+        return store_incoming.many(session, msgs)
 
     @batched(many)
     def store_recorded(session: Session, msg: NewMessage) -> StoredMessage:
@@ -253,7 +252,7 @@ async def test_a_failed_batched_call_runs_each_job_again_alone(db: Database) -> 
     def many(session: Session, msgs: list[NewMessage]) -> list[StoredMessage]:
         if any(m.text == "boom" for m in msgs):
             raise ValueError("a bad message")
-        return store_messages(session, msgs)
+        return store_incoming.many(session, msgs)
 
     @batched(many)
     def store_or_fail(session: Session, msg: NewMessage) -> StoredMessage:
