@@ -177,6 +177,10 @@ class Batched(Generic[X, T]):
     their results. A group's batched calls with it ask first, all of them, then read: on
     PostgreSQL their statements go to the server together, with the group's locks, in one
     round trip.
+
+    ``writes_only_ahead``: everything ``ahead`` writes, it asks for ahead; reading the
+    results writes nothing more. A PostgreSQL group made of such calls alone sends its
+    COMMIT with their statements: one round trip for the whole transaction.
     """
 
     def __init__(
@@ -184,11 +188,15 @@ class Batched(Generic[X, T]):
         one: Callable[[Session, X], T],
         many: Callable[[Session, list[X]], list[T]] | None = None,
         ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
+        writes_only_ahead: bool = False,
     ) -> None:
         if (many is None) == (ahead is None):
             raise ValueError("batched: give its many form, or that form in two steps")
+        if writes_only_ahead and ahead is None:
+            raise ValueError("batched: only a form in two steps asks for its writes ahead")
         self.one = one
         self.ahead = ahead
+        self.writes_only_ahead = writes_only_ahead
         self._many = many
         self.__name__ = one.__name__
         self.__doc__ = one.__doc__
@@ -213,12 +221,13 @@ def batched(
     many: Callable[[Session, list[X]], list[T]] | None = None,
     *,
     ahead: Callable[[Session, list[X]], Callable[[], list[T]]] | None = None,
+    writes_only_ahead: bool = False,
 ) -> Callable[[Callable[[Session, X], T]], Batched[X, T]]:
     """Give a function of (session, item) its batch form: over many items (``many``), or
     that form in two steps (``ahead``; see Batched)."""
 
     def wrap(one: Callable[[Session, X], T]) -> Batched[X, T]:
-        return Batched(one, many, ahead)
+        return Batched(one, many, ahead, writes_only_ahead)
 
     return wrap
 
@@ -340,6 +349,11 @@ def _pooled(job: _Job) -> tuple[tuple[Batched[Any, Any], Any], ...]:
     if isinstance(job.fn, Batched):
         return ((job.fn, job.args[0]),)
     return job.before
+
+
+def _writes_only_ahead(job: _Job) -> bool:
+    """A job that is a batched call whose writes are all asked for ahead (see Batched)."""
+    return isinstance(job.fn, Batched) and job.fn.writes_only_ahead and job.locks is None
 
 
 def _work_alone(session: Session, job: _Job) -> Any:
@@ -590,7 +604,10 @@ class Database:
             # commits on its own
             self._run_group(group[:-1])
             group = group[-1:]
-        if len(group) == 1:
+        # PostgreSQL: a group that only stores (messages, mostly chit-chat) commits with its
+        # statements, in one round trip, whatever its size
+        one_trip = not self.is_sqlite and all(_writes_only_ahead(job) for job in group)
+        if len(group) == 1 and not one_trip:
             _deliver([self._run_one(group[0])])
             return
         # the batched calls of all the jobs first, one call per batched function
@@ -603,7 +620,7 @@ class Database:
             try:
                 if not self.is_sqlite:
                     self._lock_up_front(session, group)
-                outcomes, given = self._run_pooled(session, list(pooled.values()))
+                outcomes, given = self._run_pooled(session, list(pooled.values()), commit=one_trip)
                 if not self.is_sqlite:
                     # the locks, if no batched call took them along, before any job runs
                     raw: Any = session.connection().connection.dbapi_connection
@@ -651,11 +668,19 @@ class Database:
 
     @staticmethod
     def _run_pooled(
-        session: Session, pooled: list[tuple[Batched[Any, Any], list[tuple[_Job, int, Any]]]]
+        session: Session,
+        pooled: list[tuple[Batched[Any, Any], list[tuple[_Job, int, Any]]]],
+        commit: bool = False,
     ) -> tuple[list[Outcome], dict[int, list[Any]]]:
         """Make the group's batched calls, one per function over its (job, place, item)
         triples: the outcomes of the jobs that were such calls, and the results given to the
-        others (by id of their job, each at its place in the job's ``before``)."""
+        others (by id of their job, each at its place in the job's ``before``).
+
+        ``commit`` (PostgreSQL; every call ``writes_only_ahead``): the COMMIT goes with the
+        statements asked for, before any is read. A read that fails after it runs its jobs
+        again alone, as any failed group does: their statements find their rows written
+        (store_incoming's INSERT … ON CONFLICT DO NOTHING) and change nothing.
+        """
         outcomes: list[Outcome] = []
         given: dict[int, list[Any]] = {}
 
@@ -673,6 +698,12 @@ class Database:
                 asked.append(fn.asked(session, [item for _, _, item in pairs]))
             except Exception as e:
                 raise lost(jobs, e) from e
+        if commit:
+            try:
+                raw: Any = session.connection().connection.dbapi_connection
+                pgpipe.flush(raw, commit=True)
+            except Exception as e:
+                raise lost([job for _, pairs in pooled for job, _, _ in pairs], e) from e
         for (fn, pairs), read in zip(pooled, asked, strict=True):
             jobs = [job for job, _, _ in pairs]
             try:

@@ -133,7 +133,10 @@ def _round_trip(
         # number, row)
         slots: list[tuple[Any, Any]] = []
         idle = pg.transaction_status == pq.TransactionStatus.IDLE
-        if idle and not conn.autocommit:
+        # a transaction is begun for rows to run in; a COMMIT asked for with none open (its
+        # rows committed by an earlier round trip) has nothing to do
+        begun = idle and not conn.autocommit and any(b.params for b in batches)
+        if begun:
             commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
             slots.append(("begin", None))
         in_transaction = not (idle and conn.autocommit)  # (begun above, if it was not)
@@ -162,7 +165,7 @@ def _round_trip(
         out: list[list[Any]] = [
             [None] * len(b.params) if b.returning or b.every else [] for b in batches
         ]
-        if commit and pg.transaction_status != pq.TransactionStatus.IDLE:
+        if commit and (begun or not idle):
             commands.append(partial(pg.send_query_params, b"COMMIT", None))
             slots.append(("commit", None))
         if not slots:

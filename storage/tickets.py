@@ -1010,7 +1010,7 @@ def store_messages_ahead(
     return outcome
 
 
-@batched(ahead=store_messages_ahead)
+@batched(ahead=store_messages_ahead, writes_only_ahead=True)
 def store_incoming(session: Session, msg: NewMessage) -> StoredMessage:
     """Store one incoming message (see store_messages_ahead); the messages queued together,
     themselves or as the ``before`` of their handling, are stored by one call."""

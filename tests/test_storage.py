@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg import pq
 from sqlalchemy import bindparam, create_engine, event, insert, text
 from sqlmodel import Session, col, func, select
 
@@ -783,8 +784,12 @@ def _record_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
     real = pgpipe._round_trip
 
     def recorded(conn: Any, batches: Any, *, commit: bool = False) -> Any:
-        trips.append([b.sql for b in batches] + ([b"COMMIT"] if commit else []))
-        return real(conn, batches, commit=commit)
+        rows = [b.sql for b in batches if b.params]
+        open_before = conn.pgconn.transaction_status != pq.TransactionStatus.IDLE
+        got = real(conn, batches, commit=commit)
+        if rows or open_before:  # (otherwise nothing went to the server)
+            trips.append(rows + ([b"COMMIT"] if commit else []))
+        return got
 
     monkeypatch.setattr(pgpipe, "_round_trip", recorded)
     return trips
@@ -835,6 +840,82 @@ async def test_a_group_sends_its_locks_and_batched_calls_in_one_round_trip(
             lambda s: {m.channel_message_id: m.handled for m in s.exec(select(Message))}
         )
         assert handled == {"chat-1": True, "c-1": True}
+
+
+@pytest.mark.postgres
+async def test_a_group_that_only_stores_messages_commits_in_one_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Messages stored and nothing else (chit-chat, most of a group's traffic): the COMMIT
+    goes with their INSERTs, one round trip for the transaction, alone or grouped. A replay
+    among them is looked up after that commit, in a transaction of its own."""
+    async with _postgres_database() as d:
+        await d.run(store_incoming, _message("before", intent="none"))
+        trips = _record_round_trips(monkeypatch)
+        alone = await d.run(store_incoming, _message("chat-1", intent="none"))
+        assert len(trips) == 1 and trips[0][-1] == b"COMMIT"
+        assert any(sql.startswith(b"INSERT INTO message") for sql in trips[0])
+        assert alone == StoredMessage(alone.id, False, False)
+
+        trips.clear()
+        group = [
+            _job(d, store_incoming, _message("chat-2", intent="none")),
+            _job(d, store_incoming, _message("to-handle", sender="r2")),
+        ]
+        await asyncio.to_thread(d._run_group, group)
+        first, second = await asyncio.gather(*(job.future for job in group))
+        assert len(trips) == 1 and trips[0][-1] == b"COMMIT"
+        assert not first.duplicate and not second.duplicate and first.id != second.id
+
+        trips.clear()
+        group = [
+            _job(d, store_incoming, _message("before", intent="none")),  # a replay
+            _job(d, store_incoming, _message("chat-3", intent="none")),
+        ]
+        await asyncio.to_thread(d._run_group, group)
+        replay, new = await asyncio.gather(*(job.future for job in group))
+        assert replay.duplicate and replay.handled and not new.duplicate
+        # the INSERTs with their COMMIT; then the replay's first copy read, and committed
+        assert [t[-1] for t in trips] == [b"COMMIT", b"COMMIT"] and len(trips[1]) == 1
+
+        stored = await d.run(
+            lambda s: {m.channel_message_id: m.handled for m in s.exec(select(Message))}
+        )
+        assert stored == {
+            "before": True,
+            "chat-1": True,
+            "chat-2": True,
+            "to-handle": False,
+            "chat-3": True,
+        }
+
+
+@pytest.mark.postgres
+async def test_a_commit_asked_of_a_connection_with_no_transaction_sends_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows committed by an earlier round trip: a COMMIT asked for afterwards has nothing to
+    do, and begins no transaction that would be left open."""
+    exchanges: list[object] = []
+    real = pgpipe._exchange
+    monkeypatch.setattr(pgpipe, "_exchange", lambda pg: exchanges.append(pg) or real(pg))
+    async with _postgres_database() as d:
+        with d.engine.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection
+            raw.commit()
+            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+            assert pgpipe.send(raw, [], commit=True) == []
+            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+            assert exchanges == []  # no round trip made
+            rows = pgpipe.Rows(
+                b"INSERT INTO person (id, name, created_at, erased) VALUES ($1, $2, $3, $4)",
+                [("p1", "p1", NOW, False)],
+            )
+            pgpipe.send(raw, [rows], commit=True)
+            # begun for the row, and committed with it in the same round trip
+            assert raw.pgconn.transaction_status == pq.TransactionStatus.IDLE
+            assert len(exchanges) == 1
+        assert await d.run(lambda s: s.get(Person, "p1")) is not None
 
 
 @pytest.mark.postgres
