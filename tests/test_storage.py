@@ -891,6 +891,36 @@ async def test_a_group_that_only_stores_messages_commits_in_one_round_trip(
 
 
 @pytest.mark.postgres
+async def test_a_message_that_cannot_be_stored_fails_alone_in_a_one_round_trip_group(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row the server would refuse (a NUL in its text) fails the group's one round trip
+    before anything is committed; each message is then stored on its own, so the others
+    are stored once and only the bad one fails."""
+    async with _postgres_database() as d:
+        trips = _record_round_trips(monkeypatch)
+        bad = dataclasses.replace(_message("bad", intent="none"), text="收到\x00")
+        group = [
+            _job(d, store_incoming, _message("good-1", intent="none")),
+            _job(d, store_incoming, bad),
+            _job(d, store_incoming, _message("good-2", sender="r2")),
+        ]
+        await asyncio.to_thread(d._run_group, group)
+        got = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
+        assert isinstance(got[1], psycopg.DataError)
+        assert not got[0].duplicate and not got[2].duplicate
+        # the group's try sent nothing (the bad row failed as it was written out); then each
+        # good message was stored alone, as any job of a failed group is (its rows, then
+        # its COMMIT)
+        alone = list(trips)
+        assert len(alone) == 4 and alone[1] == alone[3] == [b"COMMIT"]
+        stored = await d.run(
+            lambda s: sorted(m.channel_message_id for m in s.exec(select(Message)))
+        )
+        assert stored == ["good-1", "good-2"]
+
+
+@pytest.mark.postgres
 async def test_a_commit_asked_of_a_connection_with_no_transaction_sends_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
