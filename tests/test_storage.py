@@ -891,6 +891,30 @@ async def test_a_group_that_only_stores_messages_commits_in_one_round_trip(
 
 
 @pytest.mark.postgres
+async def test_work_that_writes_only_at_its_end_commits_in_the_same_round_trip(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command's reply and handled mark, its message stored before: the transaction
+    begins, writes and commits in one round trip (psycopg sends no COMMIT of its own)."""
+    async with _postgres_database() as d:
+        stored = await d.run(store_incoming, _message("cmd"))
+        trips = _record_round_trips(monkeypatch)
+        commands: list[bytes] = []
+        real = psycopg.Connection._exec_command
+
+        def recorded(self: Any, command: Any, *args: Any, **kw: Any) -> Any:
+            commands.append(bytes(command))
+            return real(self, command, *args, **kw)
+
+        monkeypatch.setattr(psycopg.Connection, "_exec_command", recorded)
+        await d.run(lambda s: mark_handled_later(s, stored.id, "command"))
+        assert len(trips) == 1 and trips[0][0].startswith(b"UPDATE message")
+        assert trips[0][-1] == b"COMMIT" and commands == []
+        handled = await d.run(lambda s: s.get(Message, stored.id))
+        assert handled is not None and handled.handled and handled.intent == "command"
+
+
+@pytest.mark.postgres
 async def test_a_message_that_cannot_be_stored_fails_alone_in_a_one_round_trip_group(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
