@@ -932,7 +932,9 @@ async def test_a_message_that_cannot_be_stored_fails_alone_in_a_one_round_trip_g
         await asyncio.to_thread(d._run_group, group)
         got = await asyncio.gather(*(job.future for job in group), return_exceptions=True)
         assert isinstance(got[1], psycopg.DataError)
-        assert not got[0].duplicate and not got[2].duplicate
+        first, second = got[0], got[2]
+        assert isinstance(first, StoredMessage) and isinstance(second, StoredMessage)
+        assert not first.duplicate and not second.duplicate
         # the group's try sent nothing (the bad row failed as it was written out); then each
         # good message was stored alone, as any job of a failed group is (its rows, then
         # its COMMIT)
@@ -952,7 +954,12 @@ async def test_a_commit_asked_of_a_connection_with_no_transaction_sends_nothing(
     do, and begins no transaction that would be left open."""
     exchanges: list[object] = []
     real = pgpipe._exchange
-    monkeypatch.setattr(pgpipe, "_exchange", lambda pg: exchanges.append(pg) or real(pg))
+
+    def counted(pg: Any) -> Any:
+        exchanges.append(pg)
+        return real(pg)
+
+    monkeypatch.setattr(pgpipe, "_exchange", counted)
     async with _postgres_database() as d:
         with d.engine.connect() as conn:
             raw: Any = conn.connection.dbapi_connection
