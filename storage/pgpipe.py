@@ -139,7 +139,8 @@ def _round_trip(
         if begun:
             commands.append(partial(pg.send_query_params, conn._get_tx_start_command(), None))
             slots.append(("begin", None))
-        in_transaction = not (idle and conn.autocommit)  # (begun above, if it was not)
+        # a transaction is open for the rows (begun above, if it was not)
+        in_transaction = begun or not idle
         preparing: list[bytes] = []
         for number, batch in enumerate(batches):
             if not batch.params:
@@ -165,7 +166,7 @@ def _round_trip(
         out: list[list[Any]] = [
             [None] * len(b.params) if b.returning or b.every else [] for b in batches
         ]
-        if commit and (begun or not idle):
+        if commit and in_transaction:
             commands.append(partial(pg.send_query_params, b"COMMIT", None))
             slots.append(("commit", None))
         if not slots:
