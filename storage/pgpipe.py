@@ -32,6 +32,7 @@ import psycopg
 from loguru import logger
 from psycopg import errors, pq
 from psycopg.abc import PQGen
+from psycopg.abc import Transformer as Dumping
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many
 from psycopg.generators import send as send_all
@@ -108,12 +109,65 @@ class Rows:
     every: bool = False
     # run with the server's generic plan of the statement (see Plain's generic_plan)
     generic: bool = False
+    # an INSERT … VALUES of one row, run as one statement for up to TOGETHER_MAX rows at a
+    # time (its VALUES repeated, see _values_for): one statement costs the server and libpq
+    # about as much as one row. With ``returning``, ``key`` is the index of the row's
+    # parameter that the statement returns first, by which each row finds the rest of its
+    # returned row (an INSERT … ON CONFLICT DO NOTHING returns none for some rows)
+    together: bool = False
+    key: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.together and self.every:
+            raise ValueError("pgpipe: rows together return their first row by key only")
 
 
 # the server plans a prepared statement for each run's values (its first five runs, and for
 # as long as that plan looks cheaper than one for any values), or uses one generic plan
 _GENERIC_PLAN = b"SET LOCAL plan_cache_mode = force_generic_plan"
 _PLAN_AS_BEFORE = b"SET LOCAL plan_cache_mode TO DEFAULT"
+
+# rows run together: at most this many in one statement (so a statement has few sizes, each
+# prepared once per connection, and stays far below the protocol's 65,535 parameters)
+TOGETHER_MAX = 64
+_DOLLAR = re.compile(rb"\$(\d+)")
+_VALUES = b" VALUES ("
+_widened: dict[tuple[bytes, int], bytes] = {}
+
+
+def _values_for(sql: bytes, n: int) -> bytes:
+    """An INSERT of one row (``… VALUES ($1, …, $k) …``, every parameter in its VALUES)
+    with a VALUES list of n such rows, numbered on ($k+1 … $2k, and so on)."""
+    found = _widened.get((sql, n))
+    if found is not None:
+        return found
+    start = sql.find(_VALUES)
+    if start < 0 or sql.find(_VALUES, start + 1) >= 0:
+        raise ValueError("pgpipe: rows together need an INSERT with one VALUES list")
+    depth, end = 0, -1
+    for i in range(start + len(_VALUES) - 1, len(sql)):
+        c = sql[i : i + 1]
+        if c in (b"'", b'"'):
+            raise ValueError("pgpipe: rows together: quotes in the VALUES list")
+        depth += c == b"("
+        depth -= c == b")"
+        if depth == 0:
+            end = i + 1
+            break
+    row = sql[start + len(_VALUES) - 1 : end]
+    numbers = [int(m) for m in _DOLLAR.findall(row)]
+    k = max(numbers, default=0)
+    if end < 0 or not k or set(numbers) != set(range(1, k + 1)):
+        raise ValueError("pgpipe: rows together need the row's parameters in its VALUES")
+    if _DOLLAR.search(sql, 0, start) or _DOLLAR.search(sql, end):
+        raise ValueError("pgpipe: rows together: parameters outside the VALUES list")
+
+    def numbered(offset: int) -> bytes:
+        return _DOLLAR.sub(lambda m: b"$%d" % (int(m.group(1)) + offset), row)
+
+    rows = b", ".join(numbered(r * k) for r in range(n))
+    found = _widened[(sql, n)] = sql[: start + len(_VALUES) - 1] + rows + sql[end:]
+    return found
 
 
 def _round_trip(
@@ -146,7 +200,8 @@ def _round_trip(
             if not batch.params:
                 continue
             name = _name(batch.sql)
-            if name not in prepared and name not in preparing:
+            # (rows together: each size is prepared as a statement of its own, when queued)
+            if not batch.together and name not in prepared and name not in preparing:
                 commands.append(partial(pg.send_prepare, name, batch.sql, None))
                 slots.append(("prepare", name))
                 preparing.append(name)
@@ -155,11 +210,14 @@ def _round_trip(
             if generic:
                 commands.append(partial(pg.send_query_params, _GENERIC_PLAN, None))
                 slots.append(("set", None))
-            formats = [PyFormat.TEXT] * len(batch.params[0])
-            for row, values in enumerate(batch.params):
-                dumped = tx.dump_sequence(values, formats)
-                commands.append(partial(pg.send_query_prepared, name, dumped))
-                slots.append((number, row))
+            if batch.together:
+                _queue_together(pg, tx, prepared, preparing, commands, slots, number, batch)
+            else:
+                formats = [PyFormat.TEXT] * len(batch.params[0])
+                for row, values in enumerate(batch.params):
+                    dumped = tx.dump_sequence(values, formats)
+                    commands.append(partial(pg.send_query_prepared, name, dumped))
+                    slots.append((number, row))
             if generic:
                 commands.append(partial(pg.send_query_params, _PLAN_AS_BEFORE, None))
                 slots.append(("set", None))
@@ -201,7 +259,11 @@ def _round_trip(
                 prepared.add(where)
             elif isinstance(what, int) and status == pq.ExecStatus.TUPLES_OK:
                 batch = batches[what]
-                if batch.every:
+                if isinstance(where, range):
+                    if batch.returning and res.ntuples:
+                        tx.set_pgresult(res)
+                        _answer_by_key(out[what], batch, where, tx.load_rows(0, res.ntuples, tuple))
+                elif batch.every:
                     tx.set_pgresult(res)
                     out[what][where] = tx.load_rows(0, res.ntuples, tuple)
                 elif batch.returning and res.ntuples:
@@ -210,6 +272,46 @@ def _round_trip(
         if error is not None:
             raise error
         return out
+
+
+def _queue_together(
+    pg: PGconn,
+    tx: Dumping,
+    prepared: set[bytes],
+    preparing: list[bytes],
+    commands: list[Callable[[], None]],
+    slots: list[tuple[Any, Any]],
+    number: int,
+    batch: Rows,
+) -> None:
+    """The commands running a batch's rows together, TOGETHER_MAX at a time (its slots: the
+    batch's number, the range of its rows)."""
+    width = len(batch.params[0])
+    for first in range(0, len(batch.params), TOGETHER_MAX):
+        rows = batch.params[first : first + TOGETHER_MAX]
+        sql = _values_for(batch.sql, len(rows))
+        name = _name(sql)
+        if name not in prepared and name not in preparing:
+            commands.append(partial(pg.send_prepare, name, sql, None))
+            slots.append(("prepare", name))
+            preparing.append(name)
+        values = [v for row in rows for v in row]
+        dumped = tx.dump_sequence(values, [PyFormat.TEXT] * (width * len(rows)))
+        commands.append(partial(pg.send_query_prepared, name, dumped))
+        slots.append((number, range(first, first + len(rows))))
+
+
+def _answer_by_key(out: list[Any], batch: Rows, where: range, returned: list[Any]) -> None:
+    """Each row of a together-run statement given the rest of the row returned with its key
+    first (a key given twice: its first row only, as one row at a time would have it)."""
+    key = batch.key
+    if key is None:
+        raise psycopg.ProgrammingError("pgpipe: rows together returned rows with no key given")
+    by_key = {got[0]: got[1:] for got in returned}
+    for row in where:
+        found = by_key.pop(batch.params[row][key], None)
+        if found is not None:
+            out[row] = found
 
 
 def _exchange(pg: PGconn) -> PQGen[list[list[PGresult]]]:

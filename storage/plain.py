@@ -40,6 +40,7 @@ class _Compiled:
     # PostgreSQL: the statement in libpq's $n style, and its values in that order
     dollar: bytes | None = None
     dollar_pick: Callable[[Mapping[str, Any]], Any] | None = None
+    dollar_order: tuple[str, ...] = ()
 
     def values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **params} if self.defaults else dict(params)
@@ -74,23 +75,34 @@ class Plain:
     Give the statement, or a function of the dialect's name that builds it (for the
     constructs SQLite and PostgreSQL spell differently, such as ON CONFLICT).
 
+    ``together``: an INSERT … VALUES of one row, which PostgreSQL runs as one statement for
+    many rows (``pgpipe.Rows.together``). If it returns anything, its RETURNING begins with
+    the parameter named ``key`` (a unique column), by which each row finds what it returned;
+    what each row is given (on SQLite too) is the rest of its returned row.
+
     ``generic_plan``: PostgreSQL runs it with one plan made for any values, not planned again
     for each run's. For a statement whose plan does not depend on its values, but whose
     planning costs more than its run: the server then keeps planning it again, because it
     cannot tell (a list of keys passed as arrays, whose length a generic plan does not know).
     """
 
-    __slots__ = ("_build", "_compiled", "_generic")
+    __slots__ = ("_build", "_compiled", "_generic", "_key", "_together")
 
     def __init__(
         self,
         statement: ClauseElement | Callable[[str], ClauseElement],
         *,
         generic_plan: bool = False,
+        together: bool = False,
+        key: str | None = None,
     ) -> None:
+        if key is not None and not together:
+            raise ValueError("Plain: a key is for rows run together")
         self._build = statement
         self._compiled: dict[str, _Compiled] = {}
         self._generic = generic_plan
+        self._together = together
+        self._key = key
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         found = self._compiled.get(dialect.name)
@@ -118,9 +130,12 @@ class Plain:
                 processors.append((name, process))
         dollar: bytes | None = None
         dollar_pick = None
+        order: tuple[str, ...] = ()
         if dialect.name == "postgresql" and not positional:
             dollar, order = to_dollar(compiled.string)
             dollar_pick = _picker(order)
+        if self._key is not None and self._key not in names:
+            raise ValueError(f"Plain: the key {self._key} is not a parameter of the statement")
         found = _Compiled(
             compiled.string,
             names,
@@ -130,6 +145,7 @@ class Plain:
             _picker(names),
             dollar,
             dollar_pick,
+            order,
         )
         self._compiled[dialect.name] = found
         return found
@@ -184,6 +200,8 @@ class Plain:
                     cursor.execute(c.sql, c.args(r))
                     if returning or every:
                         out.append(cursor.fetchall() if every else cursor.fetchone())
+            if self._key is not None and returning:
+                out = [None if row is None else tuple(row[1:]) for row in out]
         finally:
             cursor.close()
         return lambda: out
@@ -200,8 +218,15 @@ class Plain:
         c = self._compile(dialect)
         if c.dollar is None:
             raise ValueError("pg_rows: a statement compiled for PostgreSQL only")
+        key = c.dollar_order.index(self._key) if self._key is not None and returning else None
         return pgpipe.Rows(
-            c.dollar, [c.dollar_args(r) for r in rows], returning, every, self._generic
+            c.dollar,
+            [c.dollar_args(r) for r in rows],
+            returning,
+            every,
+            self._generic,
+            self._together,
+            key,
         )
 
     def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:

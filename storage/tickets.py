@@ -29,15 +29,25 @@ from storage.plain import Plain
 from storage.sql import insert_ignore_returning_id
 
 
-def _insert_ignore(model: Any, columns: Sequence[str], returning: Any = None) -> Plain:
-    """INSERT … ON CONFLICT DO NOTHING of these columns (named as parameters), per dialect."""
+def _insert_ignore(
+    model: Any, columns: Sequence[str], returning: Any = None, key: str | None = None
+) -> Plain:
+    """INSERT … ON CONFLICT DO NOTHING of these columns (named as parameters), per dialect.
+
+    On PostgreSQL many rows go in one statement (Plain's ``together``), unless it returns
+    something and has no ``key`` (a unique column among them) by which each row would find
+    what it returned."""
 
     def build(dialect: str) -> Any:
         base = postgresql.insert(model) if dialect == "postgresql" else sqlite.insert(model)
         stmt = base.values({c: bindparam(c) for c in columns}).on_conflict_do_nothing()
-        return stmt.returning(returning) if returning is not None else stmt
+        if returning is None:
+            return stmt
+        if key is None:
+            return stmt.returning(returning)
+        return stmt.returning(getattr(model, key), returning)
 
-    return Plain(build)
+    return Plain(build, together=returning is None or key is not None, key=key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -925,6 +935,7 @@ _MESSAGE_INSERT = _insert_ignore(
         "intent",
     ),
     col(Message.id),
+    key="channel_message_id",
 )
 _PERSON_INSERT = _insert_ignore(Person, ("id", "name", "created_at", "erased"))
 _RENAME = Plain(

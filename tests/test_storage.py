@@ -1119,3 +1119,54 @@ async def test_a_groups_open_tickets_are_fetched_by_one_plan_for_any_keys() -> N
         before, after, plans = await d.run(work)
         assert after == before
         assert plans == [(7, 0)]
+
+
+def test_an_insert_of_one_row_is_widened_to_many_rows_numbered_on() -> None:
+    one = b"INSERT INTO t (a, b) VALUES ($1::VARCHAR, coalesce((SELECT x FROM y WHERE y.id = $2), $3)) ON CONFLICT DO NOTHING RETURNING t.a, t.id"
+    three = pgpipe._values_for(one, 3)
+    assert three == (
+        b"INSERT INTO t (a, b) VALUES "
+        b"($1::VARCHAR, coalesce((SELECT x FROM y WHERE y.id = $2), $3)), "
+        b"($4::VARCHAR, coalesce((SELECT x FROM y WHERE y.id = $5), $6)), "
+        b"($7::VARCHAR, coalesce((SELECT x FROM y WHERE y.id = $8), $9))"
+        b" ON CONFLICT DO NOTHING RETURNING t.a, t.id"
+    )
+    assert pgpipe._values_for(one, 1) == one
+    for refused in (
+        b"INSERT INTO t (a) VALUES ('x', $1)",  # a quote in the row
+        b"INSERT INTO t (a) VALUES ($1) ON CONFLICT (a) DO UPDATE SET a = $2",  # a parameter after
+        b"INSERT INTO t (a) VALUES ($2)",  # numbers not 1 … k
+        b"UPDATE t SET a = $1",  # no VALUES
+    ):
+        with pytest.raises(ValueError):
+            pgpipe._values_for(refused, 2)
+
+
+@pytest.mark.postgres
+async def test_rows_run_together_each_find_what_they_returned() -> None:
+    """An INSERT of many rows goes as one statement per TOGETHER_MAX rows; each row still
+    gets its own answer (a row already there, or given twice, gets none), as one at a time."""
+    async with _postgres_database() as d:
+        await d.run(lambda s: _MESSAGE_INSERT.many_first(s, [_message("m5").row()]))
+        cids = [f"m{i}" for i in range(150)] + ["m7"]  # m5 stored before, m7 given twice
+
+        def insert(session: Session) -> tuple[list[Any], list[str]]:
+            found = _MESSAGE_INSERT.many_first(session, [_message(c).row() for c in cids])
+            prepared = session.connection().exec_driver_sql(
+                "SELECT statement FROM pg_prepared_statements"
+            )
+            return found, [
+                str(r[0]) for r in prepared if str(r[0]).startswith("INSERT INTO message")
+            ]
+
+        found, statements = await d.run(insert)
+        ids = await d.run(lambda s: {m.channel_message_id: m.id for m in s.exec(select(Message))})
+        assert len(ids) == 150
+        expected = [
+            None if c == "m5" or (c == "m7" and i == 150) else (ids[c],) for i, c in enumerate(cids)
+        ]
+        assert found == expected
+        # 151 rows: 64 + 64 + 23, three statements (each size prepared once); the one row
+        # stored before went as a statement of one (on this connection, if the pool gave it)
+        sizes = {s.count("), (") + 1 for s in statements}
+        assert sizes - {1} == {23, 64}, statements
