@@ -10,7 +10,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -1170,3 +1170,23 @@ async def test_rows_run_together_each_find_what_they_returned() -> None:
         # stored before went as a statement of one (on this connection, if the pool gave it)
         sizes = {s.count("), (") + 1 for s in statements}
         assert sizes - {1} == {23, 64}, statements
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "postgresql+psycopg://"])
+def test_plain_values_are_processed_as_sqlalchemy_would(url: str) -> None:
+    """The values a Plain statement sends are what its columns' bind processors make of
+    them, whether the processor is called or known to leave the value as it is."""
+    dialect = create_engine(url).dialect
+    compiled = _MESSAGE_INSERT._compile(dialect)
+    east = timezone(timedelta(hours=8))
+    for when in (NOW, NOW.astimezone(east)):
+        for handled in (True, False, 1, 0):
+            row = {**_message("m").row(), "time": when, "received_at": when, "handled": handled}
+            got = compiled.values(row)
+            for name, process, _ in compiled.processors:
+                want = process(row[name])
+                assert got[name] == want and type(got[name]) is type(want)
+                if isinstance(got[name], datetime):  # (SQLite's: text)
+                    assert got[name].utcoffset() == timedelta(0)
+    with pytest.raises(ValueError):  # a naive time is refused, as SQLAlchemy refuses it
+        compiled.values({**_message("m").row(), "time": NOW.replace(tzinfo=None)})
