@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Boolean
+from sqlalchemy import ARRAY, Boolean
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
@@ -46,6 +46,33 @@ def _as_is(type_: Any, dialect: Dialect) -> int:
     ):
         return _AS_IS_UTC
     return _AS_IS_NOTHING
+
+
+def _array_text(values: Any) -> Any:
+    """A one-dimensional list of ints, strings, times (or None) in PostgreSQL's text form of
+    an array (``{1,2}``, ``{"a","b"}``): psycopg's own list dumper works in Python, about
+    25 µs for a group's list of a few keys; this is a join. Anything else is left to it."""
+    if not isinstance(values, list):
+        return values
+    out: list[str] = []
+    for v in values:
+        if v is None:
+            out.append("NULL")
+        elif v.__class__ is int:
+            out.append(str(v))
+        elif v.__class__ is str:
+            out.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        elif v.__class__ is datetime and v.tzinfo is not None:
+            out.append('"' + v.isoformat() + '"')
+        else:
+            return values
+    return "{" + ",".join(out) + "}"
+
+
+def _then_array_text(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    if process is None:
+        return _array_text
+    return lambda value: _array_text(process(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +180,9 @@ class Plain:
             if not bind.required:
                 defaults[name] = bind.value
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if dialect.name == "postgresql" and isinstance(bind.type, ARRAY):
+                # (its SQL casts it: $1::INTEGER[])
+                process = _then_array_text(process)
             if process is not None:
                 processors.append((name, process, _as_is(bind.type, dialect)))
         dollar: bytes | None = None

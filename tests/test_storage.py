@@ -1190,3 +1190,42 @@ def test_plain_values_are_processed_as_sqlalchemy_would(url: str) -> None:
                     assert got[name].utcoffset() == timedelta(0)
     with pytest.raises(ValueError):  # a naive time is refused, as SQLAlchemy refuses it
         compiled.values({**_message("m").row(), "time": NOW.replace(tzinfo=None)})
+
+
+@pytest.mark.postgres
+async def test_arrays_reach_the_server_as_they_were_given() -> None:
+    """Lists bound to ARRAY parameters go as PostgreSQL's text form of an array (built by
+    Plain, not by psycopg's list dumper): each element arrives as it was, quotes, commas,
+    braces, backslashes and NULLs included."""
+    from sqlalchemy import DateTime, Integer, String
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    echo = Plain(
+        select(
+            bindparam("ints", type_=ARRAY(Integer)),
+            bindparam("texts", type_=ARRAY(String)),
+            bindparam("times", type_=ARRAY(DateTime(timezone=True))),
+        )
+    )
+    east = timezone(timedelta(hours=8))
+    cases = [
+        (
+            [1, -2, 2_000_000_000],
+            ["a", 'say "hi"', "a,b", "{x}", "back\\slash", "", "NULL", "电梯 坏了"],
+            [NOW, NOW.astimezone(east)],
+        ),
+        ([], [], []),
+        ([None, 5], [None, "x"], [None]),
+    ]
+    sent = echo._compile(create_engine("postgresql+psycopg://").dialect).values(
+        {"ints": [1], "texts": ["a"], "times": [NOW]}
+    )
+    assert [sent[k] for k in ("ints", "texts", "times")] == [
+        "{1}",
+        '{"a"}',
+        '{"2026-11-23T02:00:00+00:00"}',
+    ]  # (as text: psycopg's list dumper is not used)
+    async with _postgres_database() as d:
+        for ints, texts, times in cases:
+            got = await d.run(echo.first, {"ints": ints, "texts": texts, "times": times})
+            assert got == (ints, texts, times)
