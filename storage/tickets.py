@@ -187,7 +187,10 @@ def add_event(
 
 
 _EVENT_COLUMNS = ("ticket_id", "kind", "actor_id", "time", "message_id", "detail", "data")
-_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}))
+# (inline: else PostgreSQL's compiler adds a RETURNING of the id, which nothing reads)
+_EVENT = Plain(
+    insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}).inline(), together=True
+)
 _REPORTER = _insert_ignore(
     TicketReporter, ("ticket_id", "person_id", "message_id", "time"), col(TicketReporter.id)
 )
@@ -200,9 +203,9 @@ _TICKET = Plain(
     insert(Ticket).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(col(Ticket.id))
 )
 _FIRST_REPORTER = Plain(
-    insert(TicketReporter).values(
-        {c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")}
-    )
+    insert(TicketReporter)
+    .values({c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")})
+    .inline()
 )
 
 
@@ -745,7 +748,10 @@ _POSSIBLE_COLUMNS = (
     "created_at",
     "status",
 )
-_POSSIBLE = Plain(insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}))
+_POSSIBLE = Plain(
+    insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}).inline(),
+    together=True,
+)
 
 
 def add_possible_complaint_later(
