@@ -113,10 +113,11 @@ class Rows:
     # run with the server's generic plan of the statement (see Plain's generic_plan)
     generic: bool = False
     # an INSERT … VALUES of one row, run as one statement for up to TOGETHER_MAX rows at a
-    # time (its VALUES repeated, see _values_for): one statement costs the server and libpq
-    # about as much as one row. With ``returning``, ``key`` is the index of the row's
-    # parameter that the statement returns first, by which each row finds the rest of its
-    # returned row (an INSERT … ON CONFLICT DO NOTHING returns none for some rows)
+    # time (its VALUES repeated, see _values_for): what a statement costs as such (its bind,
+    # its executor, its result) is paid once for them all. With ``returning``, ``key`` is
+    # the index of the row's parameter that the statement returns first, by which each row
+    # finds the rest of its returned row (an INSERT … ON CONFLICT DO NOTHING returns none
+    # for some rows)
     together: bool = False
     key: int | None = None
 

@@ -50,8 +50,9 @@ def _as_is(type_: Any, dialect: Dialect) -> int:
 
 def _array_text(values: Any) -> Any:
     """A one-dimensional list of ints, strings, times (or None) in PostgreSQL's text form of
-    an array (``{1,2}``, ``{"a","b"}``): psycopg's own list dumper works in Python, about
-    25 µs for a group's list of a few keys; this is a join. Anything else is left to it."""
+    an array (``{1,2}``, ``{"a","b"}``): one join, where psycopg's own list dumper works in
+    Python, probing the list's type and dumping element by element. Anything else (a nested
+    list, another type) is left to psycopg."""
     if not isinstance(values, list):
         return values
     out: list[str] = []
