@@ -188,9 +188,7 @@ def add_event(
 
 _EVENT_COLUMNS = ("ticket_id", "kind", "actor_id", "time", "message_id", "detail", "data")
 # (inline: else PostgreSQL's compiler adds a RETURNING of the id, which nothing reads)
-_EVENT = Plain(
-    insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}).inline(), together=True
-)
+_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}).inline())
 _REPORTER = _insert_ignore(
     TicketReporter, ("ticket_id", "person_id", "message_id", "time"), col(TicketReporter.id)
 )
