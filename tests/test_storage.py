@@ -1144,8 +1144,9 @@ def test_an_insert_of_one_row_is_widened_to_many_rows_numbered_on() -> None:
 
 @pytest.mark.postgres
 async def test_rows_run_together_each_find_what_they_returned() -> None:
-    """An INSERT of many rows goes as one statement per TOGETHER_MAX rows; each row still
-    gets its own answer (a row already there, or given twice, gets none), as one at a time."""
+    """An INSERT of many rows goes as few statements of a power of two rows each, up to
+    TOGETHER_MAX (each size prepared once per connection); each row still gets its own
+    answer (a row already there, or given twice, gets none), as one at a time would."""
     async with _postgres_database() as d:
         await d.run(lambda s: _MESSAGE_INSERT.many_first(s, [_message("m5").row()]))
         # m5 stored before; m7 given twice, in the same statement of 64
@@ -1167,10 +1168,10 @@ async def test_rows_run_together_each_find_what_they_returned() -> None:
             None if c == "m5" or (c == "m7" and i > 0) else (ids[c],) for i, c in enumerate(cids)
         ]
         assert found == expected
-        # 151 rows: 64 + 64 + 23, three statements (each size prepared once); the one row
-        # stored before went as a statement of one (on this connection, if the pool gave it)
+        # 151 rows: 64 + 64 + 16 + 4 + 2 + 1, six statements of five sizes (each prepared
+        # once; the one row stored before went as a statement of one too)
         sizes = {s.count("), (") + 1 for s in statements}
-        assert sizes - {1} == {23, 64}, statements
+        assert sizes == {64, 16, 4, 2, 1}, statements
 
 
 @pytest.mark.parametrize("url", ["sqlite://", "postgresql+psycopg://"])
