@@ -148,8 +148,7 @@ def _post(to_room: bool, returning: bool = True) -> Plain:
                 owner.scalar_subquery(), bindparam("account", type_=String)
             )
         stmt = base.values(values).on_conflict_do_nothing()
-        # (inline: else PostgreSQL's compiler adds a RETURNING of the id of its own)
-        return stmt.returning(col(OutboxMessage.id)) if returning else stmt.inline()
+        return stmt.returning(col(OutboxMessage.id)) if returning else stmt
 
     # (written at a transaction's end, many rows of one statement: on PostgreSQL as one)
     return Plain(build, together=not returning)

@@ -35,7 +35,6 @@ import psycopg
 from loguru import logger
 from psycopg import errors, pq
 from psycopg.abc import PQGen
-from psycopg.abc import Transformer as Dumping
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.generators import fetch_many
 from psycopg.generators import send as send_all
@@ -206,25 +205,24 @@ def _round_trip(
         for number, batch in enumerate(batches):
             if not batch.params:
                 continue
-            name = _name(batch.sql)
-            # (rows together: each size is prepared as a statement of its own, when queued)
-            if not batch.together and name not in prepared and name not in preparing:
-                commands.append(partial(pg.send_prepare, name, batch.sql, None))
-                slots.append(("prepare", name))
-                preparing.append(name)
+            statements, runs = _runs(number, batch)
+            for name, sql in statements:
+                if name not in prepared and name not in preparing:
+                    commands.append(partial(pg.send_prepare, name, sql, None))
+                    slots.append(("prepare", name))
+                    preparing.append(name)
             # (SET LOCAL: for the transaction only, undone by its rollback too)
             generic = batch.generic and in_transaction
             if generic:
                 commands.append(partial(pg.send_query_params, _GENERIC_PLAN, None))
                 slots.append(("set", None))
-            if batch.together:
-                _queue_together(pg, tx, prepared, preparing, commands, slots, number, batch)
-            else:
-                formats = [PyFormat.TEXT] * len(batch.params[0])
-                for row, values in enumerate(batch.params):
-                    dumped = tx.dump_sequence(values, formats)
-                    commands.append(partial(pg.send_query_prepared, name, dumped))
-                    slots.append((number, row))
+            formats = [PyFormat.TEXT] * len(runs[0][1])
+            for name, values, slot in runs:
+                if len(values) != len(formats):  # (rows together: a smaller statement)
+                    formats = [PyFormat.TEXT] * len(values)
+                dumped = tx.dump_sequence(values, formats)
+                commands.append(partial(pg.send_query_prepared, name, dumped))
+                slots.append(slot)
             if generic:
                 commands.append(partial(pg.send_query_params, _PLAN_AS_BEFORE, None))
                 slots.append(("set", None))
@@ -281,34 +279,31 @@ def _round_trip(
         return out
 
 
-def _queue_together(
-    pg: PGconn,
-    tx: Dumping,
-    prepared: set[bytes],
-    preparing: list[bytes],
-    commands: list[Callable[[], None]],
-    slots: list[tuple[Any, Any]],
-    number: int,
-    batch: Rows,
-) -> None:
-    """The commands running a batch's rows together, in statements of a power of two rows,
-    the largest first (its slots: the batch's number, the range of its rows)."""
-    width = len(batch.params[0])
+_Run = tuple[bytes, Sequence[Any], Any]
+
+
+def _runs(number: int, batch: Rows) -> tuple[list[tuple[bytes, bytes]], list[_Run]]:
+    """How a batch's rows run: the statements to prepare (name, SQL), and each execution
+    (its statement's name, its values, what its result is for: the batch's number, and its
+    row, or the range of its rows run together, in statements of a power of two rows, the
+    largest first)."""
+    if not batch.together:
+        name = _name(batch.sql)
+        runs: list[_Run] = [
+            (name, values, (number, row)) for row, values in enumerate(batch.params)
+        ]
+        return [(name, batch.sql)], runs
+    statements: list[tuple[bytes, bytes]] = []
+    runs = []
     first, left = 0, len(batch.params)
     while left:
         size = min(TOGETHER_MAX, 1 << (left.bit_length() - 1))
-        rows = batch.params[first : first + size]
-        sql = _values_for(batch.sql, len(rows))
-        name = _name(sql)
-        if name not in prepared and name not in preparing:
-            commands.append(partial(pg.send_prepare, name, sql, None))
-            slots.append(("prepare", name))
-            preparing.append(name)
-        values = [v for row in rows for v in row]
-        dumped = tx.dump_sequence(values, [PyFormat.TEXT] * (width * len(rows)))
-        commands.append(partial(pg.send_query_prepared, name, dumped))
-        slots.append((number, range(first, first + size)))
+        sql = _values_for(batch.sql, size)
+        statements.append((_name(sql), sql))
+        values = [v for row in batch.params[first : first + size] for v in row]
+        runs.append((statements[-1][0], values, (number, range(first, first + size))))
         first, left = first + size, left - size
+    return statements, runs
 
 
 def _answer_by_key(out: list[Any], batch: Rows, where: range, returned: list[Any]) -> None:

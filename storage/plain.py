@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Boolean
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, Insert
 from sqlmodel import Session
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -88,7 +88,8 @@ class _Compiled:
     # PostgreSQL: the statement in libpq's $n style, and its values in that order
     dollar: bytes | None = None
     dollar_pick: Callable[[Mapping[str, Any]], Any] | None = None
-    dollar_order: tuple[str, ...] = ()
+    # the place among them of the key a together statement returns first (see Plain)
+    dollar_key: int | None = None
 
     def values(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = {**self.defaults, **params} if self.defaults else dict(params)
@@ -165,6 +166,10 @@ class Plain:
             return found
         build = self._build
         statement = build if isinstance(build, ClauseElement) else build(dialect.name)
+        if isinstance(statement, Insert) and not statement.returning_column_descriptions:
+            # an INSERT that asks for nothing back gets nothing back: else PostgreSQL's
+            # compiler adds a RETURNING of the table's serial key, which nobody reads
+            statement = statement.inline()
         compiled: Any = statement.compile(dialect=dialect)
         positional = compiled.positiontup is not None
         # the parameters the SQL names (binds also lists anonymous ones it rendered inline)
@@ -188,12 +193,13 @@ class Plain:
                 processors.append((name, process, _as_is(bind.type, dialect)))
         dollar: bytes | None = None
         dollar_pick = None
-        order: tuple[str, ...] = ()
+        dollar_key: int | None = None
+        if self._key is not None and self._key not in names:
+            raise ValueError(f"Plain: the key {self._key} is not a parameter of the statement")
         if dialect.name == "postgresql" and not positional:
             dollar, order = to_dollar(compiled.string)
             dollar_pick = _picker(order)
-        if self._key is not None and self._key not in names:
-            raise ValueError(f"Plain: the key {self._key} is not a parameter of the statement")
+            dollar_key = order.index(self._key) if self._key is not None else None
         found = _Compiled(
             compiled.string,
             names,
@@ -203,7 +209,7 @@ class Plain:
             _picker(names),
             dollar,
             dollar_pick,
-            order,
+            dollar_key,
         )
         self._compiled[dialect.name] = found
         return found
@@ -276,7 +282,7 @@ class Plain:
         c = self._compile(dialect)
         if c.dollar is None:
             raise ValueError("pg_rows: a statement compiled for PostgreSQL only")
-        key = c.dollar_order.index(self._key) if self._key is not None and returning else None
+        key = c.dollar_key if returning else None
         return pgpipe.Rows(
             c.dollar,
             [c.dollar_args(r) for r in rows],

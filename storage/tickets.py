@@ -187,8 +187,7 @@ def add_event(
 
 
 _EVENT_COLUMNS = ("ticket_id", "kind", "actor_id", "time", "message_id", "detail", "data")
-# (inline: else PostgreSQL's compiler adds a RETURNING of the id, which nothing reads)
-_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}).inline())
+_EVENT = Plain(insert(TicketEvent).values({c: bindparam(c) for c in _EVENT_COLUMNS}))
 _REPORTER = _insert_ignore(
     TicketReporter, ("ticket_id", "person_id", "message_id", "time"), col(TicketReporter.id)
 )
@@ -201,9 +200,9 @@ _TICKET = Plain(
     insert(Ticket).values({c: bindparam(c) for c in _TICKET_COLUMNS}).returning(col(Ticket.id))
 )
 _FIRST_REPORTER = Plain(
-    insert(TicketReporter)
-    .values({c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")})
-    .inline()
+    insert(TicketReporter).values(
+        {c: bindparam(c) for c in ("ticket_id", "person_id", "message_id", "time")}
+    )
 )
 
 
@@ -747,7 +746,7 @@ _POSSIBLE_COLUMNS = (
     "status",
 )
 _POSSIBLE = Plain(
-    insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}).inline(),
+    insert(PossibleComplaint).values({c: bindparam(c) for c in _POSSIBLE_COLUMNS}),
     together=True,
 )
 

@@ -1231,3 +1231,16 @@ async def test_arrays_reach_the_server_as_they_were_given() -> None:
         for ints, texts, times in cases:
             got = await d.run(echo.first, {"ints": ints, "texts": texts, "times": times})
             assert got == (ints, texts, times)
+
+
+def test_an_insert_that_asks_for_nothing_back_returns_nothing() -> None:
+    """PostgreSQL's compiler adds a RETURNING of a serial key to an INSERT of one row by
+    itself; Plain keeps it out unless the statement asks for one (nobody would read it)."""
+    from storage.outbox import _ROOM_LATER, _ROOM_POST
+    from storage.tickets import _EVENT, _TICKET
+
+    dialect = create_engine("postgresql+psycopg://").dialect
+    for asks_nothing in (_EVENT, _ROOM_LATER):
+        assert b"RETURNING" not in (asks_nothing._compile(dialect).dollar or b"")
+    for asks in (_TICKET, _ROOM_POST):
+        assert b"RETURNING" in (asks._compile(dialect).dollar or b"")
